@@ -1,0 +1,1 @@
+"""Learners: the stable-baselines3 factory with tuned presets (more agents later)."""

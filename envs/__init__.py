@@ -1,0 +1,30 @@
+"""rewardlab worlds: the task registry and its benchmark suites.
+
+Importing ``envs`` registers every task (and the lab's own gymnasium ids, ``rewardlab/...``).
+"""
+
+from envs.registry import (
+    Fitness,
+    HandReward,
+    ObsField,
+    Task,
+    UnknownTaskError,
+    get_task,
+    list_tasks,
+    register_task,
+)
+from envs.state_view import StateView
+
+from envs import behaviours, classic, minigrid_tasks, mujoco_tasks  # noqa: E402,F401  (registers tasks)
+
+__all__ = [
+    "Fitness",
+    "HandReward",
+    "ObsField",
+    "StateView",
+    "Task",
+    "UnknownTaskError",
+    "get_task",
+    "list_tasks",
+    "register_task",
+]

@@ -1,0 +1,233 @@
+"""The reward contract: transition batches in, named reward components out.
+
+Every reward source -- hand-shaped, env, learned, LLM-written, intrinsic -- implements
+:meth:`RewardSource.compute` over a :class:`TransitionBatch` from a vector of envs and
+returns :class:`RewardTerms`. Arrays are numpy on CPU or torch tensors on an accelerator;
+sources never loop over environments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from envs.state_view import StateView
+
+Array = Any  # np.ndarray | torch.Tensor, leading dim n_envs
+
+
+def is_torch(x: Any) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+class RewardError(ValueError):
+    """A reward produced something unusable (NaN/inf, wrong shape, unstable components)."""
+
+
+@dataclass
+class TransitionBatch:
+    """One vector step: arrays over ``n`` envs.
+
+    :param obs: observations before the action, ``(n, *obs_shape)``.
+    :param action: actions, ``(n, *act_shape)``.
+    :param next_obs: the true next observation, ``(n, *obs_shape)`` -- the terminal
+        observation on terminated/truncated steps, never the first obs of the next episode.
+    :param env_reward: the env's own reward, ``(n,)``.
+    :param terminated: ``(n,)`` bool, true MDP termination.
+    :param truncated: ``(n,)`` bool, time limit or other cut.
+    :param info: declared info fields as arrays ``(n,)``, for the next state.
+    :param state: the task's state view of ``next_obs`` (``state.prev`` for ``obs``).
+    :param valid: ``(n,)`` bool; False marks autoreset pseudo-steps whose reward is discarded.
+    """
+
+    obs: Array
+    action: Array
+    next_obs: Array
+    env_reward: Array
+    terminated: Array
+    truncated: Array
+    info: Mapping[str, Array] = field(default_factory=dict)
+    state: StateView | None = None
+    valid: Array | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.env_reward.shape[0])
+
+    @property
+    def done(self) -> Array:
+        return self.terminated | self.truncated
+
+
+@dataclass
+class RewardTerms:
+    """Named reward components and the total, each ``(n,)``."""
+
+    total: Array
+    components: dict[str, Array] = field(default_factory=dict)
+
+
+class RewardSource:
+    """Base class of every reward.
+
+    Subclasses implement :meth:`compute`. Learned sources also override :meth:`update`,
+    :meth:`state_dict` and :meth:`load_state_dict`. ``+``, ``*`` and ``-`` compose sources.
+    """
+
+    name: str = "reward"
+    #: True when compute() needs the task's state view in ``batch.state``.
+    needs_state: bool = True
+
+    def compute(self, batch: TransitionBatch) -> RewardTerms:
+        raise NotImplementedError
+
+    def update(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """Learn from collected experience; returns training statistics."""
+        return {}
+
+    def train(self, mode: bool = True) -> RewardSource:
+        """Switch running statistics on (training) or off (evaluation)."""
+        self.training = mode
+        for child in self.children():
+            child.train(mode)
+        return self
+
+    training: bool = True
+
+    def children(self) -> list[RewardSource]:
+        return []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {f"{i}": c.state_dict() for i, c in enumerate(self.children()) if c.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for i, c in enumerate(self.children()):
+            if f"{i}" in state:
+                c.load_state_dict(state[f"{i}"])
+
+    def describe(self) -> str:
+        return self.name
+
+    def __call__(self, batch: TransitionBatch) -> RewardTerms:
+        return self.compute(batch)
+
+    def __add__(self, other: RewardSource) -> RewardSource:
+        from rewardlab.rewards.compose import WeightedSum
+
+        return WeightedSum([(1.0, self), (1.0, other)])
+
+    def __sub__(self, other: RewardSource) -> RewardSource:
+        from rewardlab.rewards.compose import WeightedSum
+
+        return WeightedSum([(1.0, self), (-1.0, other)])
+
+    def __mul__(self, c: float) -> RewardSource:
+        from rewardlab.rewards.compose import Scale
+
+        return Scale(self, float(c))
+
+    __rmul__ = __mul__
+
+
+def check_terms(terms: RewardTerms, n: int, source: str) -> RewardTerms:
+    """Validate shape and finiteness; raise :class:`RewardError` naming the culprit."""
+    total = terms.total
+    if tuple(total.shape) != (n,):
+        raise RewardError(
+            f"reward {source!r} returned a total of shape {tuple(total.shape)}; expected ({n},) "
+            "-- one value per env"
+        )
+    finite = bool(total.isfinite().all()) if is_torch(total) else bool(np.isfinite(total).all())
+    if not finite:
+        bad = [k for k, v in terms.components.items() if not _all_finite(v)]
+        where = f" in component(s) {bad}" if bad else ""
+        raise RewardError(f"reward {source!r} produced NaN or inf{where}")
+    return terms
+
+
+def _all_finite(x: Any) -> bool:
+    if is_torch(x):
+        return bool(x.isfinite().all())
+    return bool(np.isfinite(np.asarray(x, dtype=float)).all())
+
+
+class FunctionReward(RewardSource):
+    """Adapts a plain function over the state view into a :class:`RewardSource`.
+
+    ``fn(s)`` may return a mapping of named components (the total is their sum), a single
+    array (one component named after the reward), or ``(total, components)``. Scalar
+    components broadcast to ``(n,)``.
+    """
+
+    def __init__(self, fn: Any, name: str | None = None, description: str = "") -> None:
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "reward")
+        self.description = description or (fn.__doc__ or "").strip().split("\n")[0]
+        self._keys: tuple[str, ...] | None = None
+
+    def compute(self, batch: TransitionBatch) -> RewardTerms:
+        if batch.state is None:
+            raise RewardError(f"reward {self.name!r} reads the state view, but the batch has no task view")
+        out = self.fn(batch.state)
+        n = batch.n
+        if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], Mapping):
+            total, comps = out
+            comps = {k: _broadcast(v, n, self.name, k) for k, v in comps.items()}
+            total = _broadcast(total, n, self.name, "total")
+        elif isinstance(out, Mapping):
+            if not out:
+                raise RewardError(f"reward {self.name!r} returned no components")
+            comps = {k: _broadcast(v, n, self.name, k) for k, v in out.items()}
+            total = sum(comps.values())
+        else:
+            total = _broadcast(out, n, self.name, "total")
+            comps = {self.name: total}
+        keys = tuple(comps)
+        if self._keys is None:
+            self._keys = keys
+        elif keys != self._keys:
+            raise RewardError(
+                f"reward {self.name!r} changed its component names from {list(self._keys)} to {list(keys)}"
+            )
+        return check_terms(RewardTerms(total, comps), n, self.name)
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.description}" if self.description else self.name
+
+
+def _broadcast(v: Any, n: int, source: str, key: str) -> Array:
+    if is_torch(v):
+        if v.dim() == 0:
+            return v.expand(n).float()
+        if tuple(v.shape) != (n,):
+            raise RewardError(
+                f"reward {source!r} component {key!r} has shape {tuple(v.shape)}; expected ({n},)"
+            )
+        return v.float() if not v.is_floating_point() else v
+    a = np.asarray(v)
+    if a.dtype == object:
+        raise RewardError(f"reward {source!r} component {key!r} is not numeric ({type(v).__name__})")
+    if a.ndim == 0:
+        return np.full(n, float(a))
+    if a.shape != (n,):
+        raise RewardError(f"reward {source!r} component {key!r} has shape {a.shape}; expected ({n},)")
+    if a.dtype.kind != "f":
+        a = a.astype(np.float64)
+    return a
+
+
+class EnvReward(RewardSource):
+    """The env's own reward, unchanged."""
+
+    name = "env"
+    needs_state = False
+
+    def compute(self, batch: TransitionBatch) -> RewardTerms:
+        r = batch.env_reward
+        return RewardTerms(r, {"env": r})
+
+    def describe(self) -> str:
+        return "env: the environment's own reward"
