@@ -158,7 +158,11 @@ class Task:
         step: Any = None,
     ) -> StateView:
         """View of ``s'`` with ``prev`` = view of ``s`` and the transition fields."""
-        prev = StateView(self.view(obs, prev_info or {}), self.units)
+        units = self.units
+
+        def prev() -> StateView:
+            return StateView(self.view(obs, prev_info or {}), units)
+
         fields = self.view(next_obs, info)
         fields["action"] = action
         fields["env_reward"] = env_reward
@@ -166,7 +170,7 @@ class Task:
         fields["truncated"] = truncated
         if step is not None:
             fields["step"] = step
-        return StateView(fields, self.units, prev)
+        return StateView(fields, units, prev)
 
 
 _TASKS: dict[str, Task] = {}

@@ -9,7 +9,7 @@ counting this one). Every array has a leading dimension of ``n_envs``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,17 +23,29 @@ class StateView:
     :param prev: the view of the previous state, for transitions.
     """
 
-    __slots__ = ("_fields", "_units", "prev")
+    __slots__ = ("_fields", "_prev", "_prev_fn", "_units")
 
     def __init__(
         self,
         fields: dict[str, Any],
         units: Mapping[str, str] | None = None,
-        prev: StateView | None = None,
+        prev: StateView | Callable[[], StateView] | None = None,
     ) -> None:
         self._fields = fields
         self._units = units or {}
-        self.prev = prev
+        # the previous state's view may be given lazily: most rewards never read it
+        if callable(prev) and not isinstance(prev, StateView):
+            self._prev, self._prev_fn = None, prev
+        else:
+            self._prev, self._prev_fn = prev, None
+
+    @property
+    def prev(self) -> StateView | None:
+        """The view of the previous state ``s`` (for transitions), else ``None``."""
+        if self._prev is None and self._prev_fn is not None:
+            self._prev = self._prev_fn()
+            self._prev_fn = None
+        return self._prev
 
     def __getattr__(self, name: str) -> Any:
         fields = object.__getattribute__(self, "_fields")
@@ -58,7 +70,7 @@ class StateView:
 
     def with_fields(self, **extra: Any) -> StateView:
         """A new view with ``extra`` fields added (shares arrays, no copies)."""
-        return StateView({**self._fields, **extra}, self._units, self.prev)
+        return StateView({**self._fields, **extra}, self._units, self._prev_fn or self._prev)
 
     def __repr__(self) -> str:
         parts = []

@@ -20,7 +20,8 @@ Array = Any  # np.ndarray | torch.Tensor, leading dim n_envs
 
 
 def is_torch(x: Any) -> bool:
-    return type(x).__module__.startswith("torch")
+    t = type(x)
+    return t is not np.ndarray and t.__module__.startswith("torch")
 
 
 class RewardError(ValueError):
@@ -180,8 +181,13 @@ class FunctionReward(RewardSource):
         elif isinstance(out, Mapping):
             if not out:
                 raise RewardError(f"reward {self.name!r} returned no components")
-            comps = {k: _broadcast(v, n, self.name, k) for k, v in out.items()}
-            total = sum(comps.values())
+            comps = {}
+            total = None
+            for k, v in out.items():
+                if not (type(v) is np.ndarray and v.shape == (n,) and v.dtype.kind == "f"):
+                    v = _broadcast(v, n, self.name, k)
+                comps[k] = v
+                total = v if total is None else total + v
         else:
             total = _broadcast(out, n, self.name, "total")
             comps = {self.name: total}
@@ -192,7 +198,7 @@ class FunctionReward(RewardSource):
             raise RewardError(
                 f"reward {self.name!r} changed its component names from {list(self._keys)} to {list(keys)}"
             )
-        return check_terms(RewardTerms(total, comps), n, self.name)
+        return RewardTerms(total, comps)  # shape and finiteness are checked once, by the wrapper
 
     def describe(self) -> str:
         return f"{self.name}: {self.description}" if self.description else self.name

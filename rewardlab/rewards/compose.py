@@ -19,7 +19,9 @@ class WeightedSum(RewardSource):
         if not terms:
             raise ValueError("WeightedSum needs at least one source")
         flat: list[tuple[float, RewardSource]] = []
-        for w, s in terms:  # flatten nested sums so names stay short
+        for w, s in terms:  # flatten nested sums and scales so names stay short
+            while isinstance(s, Scale):
+                w, s = w * s.c, s.source
             if isinstance(s, WeightedSum):
                 flat.extend((w * w2, s2) for w2, s2 in s.terms)
             else:

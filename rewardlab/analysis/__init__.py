@@ -1,0 +1,1 @@
+"""Statistics over runs (confidence intervals; more comparisons arrive with experiment grids)."""

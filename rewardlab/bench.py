@@ -1,0 +1,78 @@
+"""Throughput benchmarks the docs quote: reward-wrapper overhead over raw vector-env stepping."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from envs.registry import get_task
+from rewardlab.rewards.registry import resolve_reward
+from rewardlab.wrappers import RewardVectorWrapper
+
+
+@dataclass
+class OverheadResult:
+    task: str
+    reward: str
+    n_envs: int
+    raw_steps_per_s: float
+    wrapped_steps_per_s: float
+    ratio: float
+    repeats: int
+    seconds_per_measure: float
+    machine: str
+
+
+def _measure(venv: Any, actions: np.ndarray, seconds: float) -> float:
+    venv.reset(seed=0)
+    n, i, steps = len(actions), 0, 0
+    t0 = time.perf_counter()
+    while True:
+        for _ in range(200):
+            venv.step(actions[i % n])
+            i += 1
+        steps += 200
+        dt = time.perf_counter() - t0
+        if dt >= seconds:
+            return steps * venv.num_envs / dt
+
+
+def wrapper_overhead(
+    task_id: str = "CartPole-v1", reward: str = "hand", n_envs: int = 16, seconds: float = 2.0, repeats: int = 5
+) -> OverheadResult:
+    """Env-steps/s of a SyncVectorEnv with and without the reward wrapper.
+
+    Raw and wrapped measurements alternate, and the best of ``repeats`` of each is kept, so
+    background load affects both alike. The ratio is raw / wrapped (1.0 = no overhead).
+    """
+    task = get_task(task_id)
+    source = resolve_reward(reward, task)
+
+    def make(wrapped: bool) -> Any:
+        v = SyncVectorEnv([task.make_env for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
+        return RewardVectorWrapper(v, source, task) if wrapped else v
+
+    raw_env, wrapped_env = make(False), make(True)
+    raw_env.action_space.seed(0)
+    actions = np.stack([raw_env.action_space.sample() for _ in range(512)])
+    raw, wrapped = [], []
+    for _ in range(repeats):
+        raw.append(_measure(raw_env, actions, seconds))
+        wrapped.append(_measure(wrapped_env, actions, seconds))
+    raw_env.close()
+    wrapped_env.close()
+    r, w = max(raw), max(wrapped)
+    return OverheadResult(
+        task.id, reward, n_envs, round(r), round(w), round(r / w, 3), repeats, seconds,
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+    )
+
+
+def as_dict(res: OverheadResult) -> dict[str, Any]:
+    return asdict(res)

@@ -1,0 +1,314 @@
+"""The ``rewardlab`` command.
+
+    rewardlab tasks [--family F]            list tasks with fitness and success threshold
+    rewardlab rewards TASK                  rewards available for a task
+    rewardlab agents [--task T]             agents and where their presets come from
+    rewardlab run --task T --reward R ...   train one run, write its run directory
+    rewardlab demo                          the default experiment (MountainCar sparse/env/hand)
+    rewardlab show RUN_DIR                  print a run's status and summary
+    rewardlab bench                         reward-wrapper overhead over raw vector-env stepping
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+DEMO_TASK = "MountainCar-v0"
+DEMO_REWARDS = ("sparse", "env", "hand")
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from envs.registry import UnknownTaskError
+    from rewardlab.experiment.store import RunExistsError, RunStoreError
+    from rewardlab.rewards.base import RewardError
+    from rewardlab.rewards.registry import RewardSpecError
+
+    return (CLIError, UnknownTaskError, RewardSpecError, RewardError, RunExistsError, RunStoreError, ValueError)
+
+
+# -- listing ---------------------------------------------------------------------------------
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    import envs
+
+    tasks = envs.list_tasks(args.family)
+    if not tasks:
+        families = sorted({t.family for t in envs.list_tasks()})
+        raise CLIError(f"no tasks in family {args.family!r}; families: {', '.join(families)}")
+    table = Table(title="rewardlab tasks", show_lines=False)
+    for col in ("task", "family", "fitness", "success if >=", "rewards"):
+        table.add_column(col, overflow="fold")
+    for t in tasks:
+        table.add_row(
+            t.id,
+            t.family,
+            f"{t.fitness.description} [{t.fitness.unit}]",
+            f"{t.fitness.threshold:g}",
+            ", ".join(t.reward_names),
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_rewards(args: argparse.Namespace) -> int:
+    from envs import get_task
+    from rewardlab.rewards.registry import available_rewards, named_reward
+
+    task = get_task(args.task)
+    table = Table(title=f"rewards for {task.id}")
+    table.add_column("name")
+    table.add_column("description", overflow="fold")
+    for name in available_rewards(task):
+        table.add_row(name, named_reward(name, task).describe())
+    console.print(table)
+    console.print(
+        "Also: a file 'my_reward.py[:function]' and expressions such as 'sparse + 0.1*hand', 'norm(hand)', "
+        "'clip(hand, -1, 1)'."
+    )
+    return 0
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    from rewardlab.experiment.runner import _agents
+
+    agents = _agents()
+    table = Table(title="agents" + (f" for {args.task}" if args.task else ""))
+    table.add_column("agent")
+    table.add_column("preset source", overflow="fold")
+    table.add_column("n_envs")
+    if args.task:
+        from envs import get_task
+
+        task = get_task(args.task)
+        env = task.make_env()
+        for a in agents.AGENTS:
+            try:
+                spec = agents.resolve_agent(a, task.id, task.family, {}, action_space=env.action_space)
+                table.add_row(a, spec.source, str(spec.n_envs))
+            except ValueError as e:
+                table.add_row(a, f"[dim]not for this task: {e}[/dim]", "-")
+        env.close()
+    else:
+        for a in agents.AGENTS:
+            table.add_row(a, "rl-zoo3 presets where published, else lab presets (agents/presets/lab.yml)", "-")
+    console.print(table)
+    return 0
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs-dir", default=None, help="root of run directories (default: $REWARDLAB_RUNS or ./runs)")
+    p.add_argument("--device", default="auto", help="torch device for the agent: auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run with the same id")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rewardlab.experiment.runner import RunConfig, run_config
+
+    cfg = RunConfig(
+        task=args.task,
+        reward=args.reward,
+        agent=args.agent,
+        steps=args.steps,
+        seed=args.seed,
+        experiment=args.experiment,
+        run_id=args.run_id,
+        hp=args.hp or [],
+        n_eval_episodes=args.eval_episodes,
+        eval_every=args.eval_every,
+        device=args.device,
+    )
+    res = run_config(cfg, runs_dir=args.runs_dir, progress=not args.no_progress, overwrite=args.overwrite)
+    if res.status == "interrupted":
+        err_console.print(f"interrupted: checkpoint saved in {res.path}; run the same command again to resume")
+        return 130
+    s = res.summary
+    console.print(
+        f"[bold]{s['task']}[/bold] reward={s['reward']} agent={s['agent']} seed={s['seed']}: "
+        f"fitness {s['fitness_mean']:.4g} [{s['fitness_ci95'][0]:.4g}, {s['fitness_ci95'][1]:.4g}] {s['fitness_unit']}, "
+        f"success {s['success_rate']:.0%} over {s['eval_episodes']} eval episodes; "
+        f"{s['steps']} steps at {s['steps_per_second']:.0f} steps/s"
+    )
+    console.print(f"run directory: {res.path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """MountainCar-v0: sparse vs env vs hand-shaped reward, PPO, a few seeds."""
+    from rewardlab.experiment.runner import RunConfig, run_config
+    from rewardlab.experiment.store import RunDir, runs_root
+
+    results: dict[str, list[dict[str, Any]]] = {}
+    rewards = args.rewards.split(",") if args.rewards else list(DEMO_REWARDS)
+    seeds = list(range(args.seeds))
+    console.print(
+        f"[bold]rewardlab demo[/bold]: {args.task}, PPO, rewards {rewards}, seeds {seeds}, "
+        f"{args.steps or 'default'} steps each. Fitness = {args.task} task's true success measure."
+    )
+    for r in rewards:
+        for seed in seeds:
+            cfg = RunConfig(task=args.task, reward=r, agent="ppo", steps=args.steps, seed=seed, experiment=args.experiment)
+            path = runs_root(args.runs_dir) / cfg.experiment / cfg.default_run_id()
+            st = RunDir(path).status()
+            if st is not None and st["state"] == "done":
+                console.print(f"  {cfg.default_run_id()}: done earlier, reusing")
+                summary = RunDir(path).summary() or {}
+            else:
+                res = run_config(cfg, runs_dir=args.runs_dir, progress=not args.no_progress)
+                if res.status == "interrupted":
+                    err_console.print("interrupted; run `rewardlab demo` again to resume")
+                    return 130
+                summary = res.summary
+            results.setdefault(r, []).append(summary)
+    _print_table(results, args.task)
+    console.print(f"runs written under {runs_root(args.runs_dir) / args.experiment}")
+    return 0
+
+
+def _print_table(results: dict[str, list[dict[str, Any]]], task: str) -> None:
+    import numpy as np
+
+    from rewardlab.analysis.stats import mean_ci
+
+    table = Table(title=f"{task}: final fitness by reward (deterministic eval, separate seeds)")
+    for col in ("reward", "seeds", "fitness mean", "95% CI", "success rate", "steps", "steps/s"):
+        table.add_column(col)
+    for r, sums in results.items():
+        fits = np.array([s["fitness_mean"] for s in sums])
+        succ = np.array([s["success_rate"] for s in sums])
+        lo, hi = mean_ci(fits)
+        table.add_row(
+            r,
+            str(len(sums)),
+            f"{fits.mean():.3g}",
+            f"[{lo:.3g}, {hi:.3g}]",
+            f"{succ.mean():.0%}",
+            str(sums[0]["steps"]),
+            f"{np.mean([s['steps_per_second'] for s in sums]):.0f}",
+        )
+    console.print(table)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from rewardlab.experiment.store import RunDir
+
+    rd = RunDir(args.run_dir)
+    st = rd.status()
+    if st is None:
+        raise CLIError(f"{args.run_dir} is not a run directory (no status.json)")
+    console.print(f"status: {st['state']}" + (f" ({st.get('error')})" if st.get("error") else ""))
+    summary = rd.summary()
+    if summary:
+        console.print_json(json.dumps(summary))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rewardlab.bench import as_dict, wrapper_overhead
+
+    rows = []
+    for task in args.tasks.split(","):
+        res = wrapper_overhead(task, args.reward, args.n_envs, args.seconds, args.repeats)
+        rows.append(as_dict(res))
+        console.print(
+            f"{res.task} reward={res.reward} n_envs={res.n_envs}: raw {res.raw_steps_per_s:,.0f} env-steps/s, "
+            f"wrapped {res.wrapped_steps_per_s:,.0f} env-steps/s, overhead ratio {res.ratio:.3f}x"
+        )
+    if args.out:
+        from rewardlab.experiment.store import atomic_write_json
+
+        atomic_write_json(Path(args.out), rows)
+        console.print(f"written to {args.out}")
+    return 0
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rewardlab", description="A lab for designing reward functions for RL.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("tasks", help="list tasks with fitness and success threshold")
+    t.add_argument("--family", default=None, help="classic, mujoco, minigrid or behaviour")
+    t.set_defaults(fn=cmd_tasks)
+
+    r = sub.add_parser("rewards", help="rewards available for a task")
+    r.add_argument("task")
+    r.set_defaults(fn=cmd_rewards)
+
+    a = sub.add_parser("agents", help="agents and their preset sources")
+    a.add_argument("--task", default=None)
+    a.set_defaults(fn=cmd_agents)
+
+    run = sub.add_parser("run", help="train one agent on one task with one reward")
+    run.add_argument("--task", required=True, help="task id (see `rewardlab tasks`)")
+    run.add_argument("--reward", default="env", help="reward spec (see `rewardlab rewards TASK`)")
+    run.add_argument("--agent", default="ppo", help="ppo, a2c, dqn, sac or td3")
+    run.add_argument("--steps", type=int, default=None, help="env steps (default: the task's budget for the agent)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--experiment", default="default", help="experiment folder under the runs root")
+    run.add_argument("--run-id", default=None, help="run folder name (default: TASK__REWARD__AGENT__sSEED)")
+    run.add_argument("--hp", action="append", metavar="KEY=VALUE", help="hyperparameter override, repeatable")
+    run.add_argument("--eval-episodes", type=int, default=10, help="final deterministic evaluation episodes")
+    run.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: 5 per run, -1: none)")
+    _add_run_args(run)
+    run.set_defaults(fn=cmd_run)
+
+    d = sub.add_parser("demo", help="the default experiment: MountainCar sparse vs env vs hand-shaped")
+    d.add_argument("--task", default=DEMO_TASK)
+    d.add_argument("--rewards", default=None, help=f"comma-separated (default: {','.join(DEMO_REWARDS)})")
+    d.add_argument("--seeds", type=int, default=2)
+    d.add_argument("--steps", type=int, default=None)
+    d.add_argument("--experiment", default="demo")
+    _add_run_args(d)
+    d.set_defaults(fn=cmd_demo)
+
+    b = sub.add_parser("bench", help="reward-wrapper overhead over raw vector-env stepping")
+    b.add_argument("--tasks", default="CartPole-v1,HalfCheetah-v5", help="comma-separated task ids")
+    b.add_argument("--reward", default="hand")
+    b.add_argument("--n-envs", type=int, default=16)
+    b.add_argument("--seconds", type=float, default=2.0, help="seconds per measurement")
+    b.add_argument("--repeats", type=int, default=5, help="alternating raw/wrapped measurements; best of each kept")
+    b.add_argument("--out", default=None, help="also write the results as JSON here")
+    b.set_defaults(fn=cmd_bench)
+
+    s = sub.add_parser("show", help="print a run's status and summary")
+    s.add_argument("run_dir", type=Path)
+    s.set_defaults(fn=cmd_show)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except _user_errors() as e:
+        err_console.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Runs: configuration, the run directory, training with callbacks, evaluation."""

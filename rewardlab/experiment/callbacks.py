@@ -1,0 +1,123 @@
+"""SB3 callbacks: episode metrics to the run's table and TensorBoard, periodic fitness
+evaluation, checkpoints, and a live progress bar."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from rewardlab.experiment.store import RunDir
+from rewardlab.wrappers.accounting import RewardAccountant
+
+
+class MetricsCallback(BaseCallback):
+    """Drains finished episodes from the reward wrapper every step and writes one metrics
+    row (and TensorBoard scalars) per ``log_every`` env steps.
+
+    TensorBoard keys: ``fitness/train``, ``fitness/success_rate``, ``return/env``,
+    ``return/shaped``, ``reward/<component>`` (per-episode sums), ``episode/length``,
+    ``time/sps``.
+    """
+
+    def __init__(
+        self,
+        run: RunDir,
+        accountant: RewardAccountant,
+        log_every: int,
+        writer: Any = None,
+        wall_offset: float = 0.0,
+        progress: Any = None,
+    ) -> None:
+        super().__init__()
+        self.run, self.acc, self.log_every = run, accountant, max(1, log_every)
+        self.writer, self.progress = writer, progress
+        self.wall_offset = wall_offset
+        self._eps: list[Any] = []
+        self._t0 = time.time()
+        self._last_step = 0
+        self._last_t = time.time()
+        self._next_log = 0
+        self.last_fitness: float | None = None
+        self.last_success: float | None = None
+
+    def _on_training_start(self) -> None:
+        self._t0 = time.time()
+        self._last_step = self.num_timesteps
+        self._next_log = self.num_timesteps + self.log_every
+
+    def wall_time(self) -> float:
+        return self.wall_offset + time.time() - self._t0
+
+    def _on_step(self) -> bool:
+        eps = self.acc.episodes
+        if eps:
+            self._eps.extend(self.acc.pop_episodes())
+        if self.num_timesteps >= self._next_log:
+            self.flush()
+            self._next_log = self.num_timesteps + self.log_every
+        if self.progress is not None:
+            self.progress(self.num_timesteps, self.last_fitness, self.last_success)
+        return True
+
+    def _on_training_end(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        now = time.time()
+        step = self.num_timesteps
+        sps = (step - self._last_step) / max(now - self._last_t, 1e-9)
+        self._last_step, self._last_t = step, now
+        if self.writer is not None:
+            self.writer.add_scalar("time/sps", sps, step)
+        if not self._eps:
+            return
+        eps, self._eps = self._eps, []
+        fit = np.concatenate([e.fitness for e in eps])
+        succ = np.concatenate([e.success for e in eps])
+        row: dict[str, Any] = {
+            "kind": "train",
+            "step": int(step),
+            "wall_time": round(self.wall_time(), 3),
+            "episodes": int(fit.size),
+            "fitness": float(fit.mean()),
+            "success_rate": float(succ.mean()),
+            "env_return": float(np.concatenate([e.env_return for e in eps]).mean()),
+            "shaped_return": float(np.concatenate([e.shaped_return for e in eps]).mean()),
+            "length": float(np.concatenate([e.length for e in eps]).mean()),
+            "sps": round(sps, 1),
+        }
+        for k in eps[0].components:
+            row[f"reward/{k}"] = float(np.concatenate([e.components[k] for e in eps]).mean())
+        self.run.append_metrics([row])
+        self.last_fitness, self.last_success = row["fitness"], row["success_rate"]
+        if self.writer is not None:
+            w = self.writer
+            w.add_scalar("fitness/train", row["fitness"], step)
+            w.add_scalar("fitness/success_rate", row["success_rate"], step)
+            w.add_scalar("return/env", row["env_return"], step)
+            w.add_scalar("return/shaped", row["shaped_return"], step)
+            w.add_scalar("episode/length", row["length"], step)
+            for k in eps[0].components:
+                w.add_scalar(f"reward/{k}", row[f"reward/{k}"], step)
+
+
+class PeriodicCallback(BaseCallback):
+    """Calls ``fn(num_timesteps)`` every ``every`` env steps (evaluation, checkpoints)."""
+
+    def __init__(self, every: int, fn: Callable[[int], None]) -> None:
+        super().__init__()
+        self.every, self.fn = max(1, every), fn
+        self._next = 0
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.every + 1) * self.every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self.fn(self.num_timesteps)
+            self._next = (self.num_timesteps // self.every + 1) * self.every
+        return True

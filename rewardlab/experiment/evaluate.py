@@ -1,0 +1,68 @@
+"""Deterministic fitness evaluation on separate evaluation seeds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.vec_env import VecNormalize
+
+from envs.registry import Task
+from rewardlab.rewards.base import EnvReward, RewardSource
+from rewardlab.wrappers import make_vector_env
+from rewardlab.wrappers.sb3 import GymVecEnvToSB3
+
+EVAL_SEED_OFFSET = 1_000_003  # eval seeds never overlap training seeds (seed + i for i < n_envs)
+
+
+def eval_seed(seed: int) -> int:
+    return EVAL_SEED_OFFSET + 1000 * seed
+
+
+def evaluate(
+    model: Any,
+    task: Task,
+    n_episodes: int,
+    seed: int,
+    vecnormalize: VecNormalize | None = None,
+    deterministic: bool = True,
+    max_envs: int = 8,
+    source: RewardSource | None = None,
+) -> dict[str, np.ndarray]:
+    """Run ``n_episodes`` evaluation episodes and return per-episode arrays.
+
+    Env ``i`` is reset with seed ``eval_seed(seed) + i`` and runs episodes ``i, i+k, ...``
+    (its later episodes follow from its own RNG), so results depend only on ``seed``.
+
+    :returns: ``fitness``, ``success``, ``env_return``, ``shaped_return``, ``length``; each ``(n_episodes,)``.
+    """
+    if n_episodes <= 0:
+        raise ValueError("n_episodes must be positive")
+    k = min(n_episodes, max_envs)
+    quota = np.array([len(range(i, n_episodes, k)) for i in range(k)])
+    gvenv = make_vector_env(task, k, source or EnvReward())
+    venv: Any = GymVecEnvToSB3(gvenv)
+    acc = venv.accountant
+    if vecnormalize is not None:
+        norm = VecNormalize(venv, training=False, norm_obs=vecnormalize.norm_obs, norm_reward=False)
+        norm.obs_rms = vecnormalize.obs_rms
+        norm.clip_obs = vecnormalize.clip_obs
+        norm.epsilon = vecnormalize.epsilon
+        venv = norm
+    venv.seed(eval_seed(seed))
+    obs = venv.reset()
+    got = np.zeros(k, dtype=int)
+    out: dict[str, list[np.ndarray]] = {k_: [] for k_ in ("fitness", "success", "env_return", "shaped_return", "length")}
+    limit = (task.max_episode_steps or 10_000) * (int(quota.max()) + 1) + 10
+    for _ in range(limit):
+        action, _ = model.predict(obs, deterministic=deterministic)
+        obs, _, _, _ = venv.step(action)
+        for ep in acc.pop_episodes():
+            keep = got[ep.env_index] < quota[ep.env_index]
+            got[ep.env_index[keep]] += 1
+            for name in out:
+                out[name].append(np.asarray(getattr(ep, name))[keep])
+        if (got >= quota).all():
+            break
+    venv.close()
+    return {name: np.concatenate(v) if v else np.zeros(0) for name, v in out.items()}

@@ -1,0 +1,441 @@
+"""One training run, end to end: task + reward + agent -> run directory.
+
+``run(...)`` resolves every name first (so bad input fails before anything is written),
+creates or resumes the run directory, trains with SB3 through the lab's reward wrapper,
+evaluates fitness on separate seeds and writes the summary. Ctrl-C (or SIGTERM) leaves a
+checkpoint and ``status: interrupted``; the same call resumes from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import platform
+import shutil
+import signal
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envs.registry import Task, get_task
+from rewardlab.analysis.stats import mean_ci
+from rewardlab.experiment.callbacks import MetricsCallback, PeriodicCallback
+from rewardlab.experiment.evaluate import eval_seed, evaluate
+from rewardlab.experiment.store import RunDir, RunExistsError, runs_root
+from rewardlab.rewards.base import RewardSource
+from rewardlab.rewards.registry import resolve_reward
+
+#: agent backends by name; ``rewardlab`` reaches ``agents`` only through this table.
+AGENT_BACKEND = "agents.sb3_factory"
+
+
+def _agents() -> Any:
+    return importlib.import_module(AGENT_BACKEND)
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run. Saved, resolved, as ``config.json``.
+
+    :param task: task id (``rewardlab tasks``).
+    :param reward: reward spec (``sparse``, ``hand``, ``env``, ``file.py:fn``, ``sparse+0.1*hand``...).
+    :param agent: ``ppo`` / ``a2c`` / ``dqn`` / ``sac`` / ``td3``.
+    :param steps: env steps to train (``None``: the task's default budget for the agent).
+    :param seed: training seed; evaluation uses separate seeds derived from it.
+    :param hp: hyperparameter overrides as ``key=value`` strings.
+    :param n_eval_episodes: final deterministic evaluation episodes.
+    :param eval_every: evaluate every this many steps (0: five times over the run; -1: never).
+    :param eval_episodes: episodes per periodic evaluation.
+    :param checkpoint_every: steps between checkpoints (0: ten per run).
+    :param device: torch device for the agent (``auto`` picks CUDA when present).
+    :param torch_threads: torch CPU threads (1 is fastest for small MLPs and is deterministic).
+    """
+
+    task: str
+    reward: str = "env"
+    agent: str = "ppo"
+    steps: int | None = None
+    seed: int = 0
+    experiment: str = "default"
+    run_id: str | None = None
+    hp: list[str] = field(default_factory=list)
+    n_eval_episodes: int = 10
+    eval_every: int = 0
+    eval_episodes: int = 5
+    checkpoint_every: int = 0
+    device: str = "auto"
+    torch_threads: int = 1
+
+    def default_run_id(self) -> str:
+        reward = "".join(c if c.isalnum() or c in "._+-" else "_" for c in Path(self.reward).name)
+        task = self.task.replace("/", "_")
+        return f"{task}__{reward}__{self.agent}__s{self.seed}"
+
+
+@dataclass
+class RunResult:
+    path: Path
+    summary: dict[str, Any]
+    status: str
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C so the run is checkpointed, not lost."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run(
+    task: str,
+    reward: str = "env",
+    agent: str = "ppo",
+    steps: int | None = None,
+    seed: int = 0,
+    *,
+    runs_dir: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    overwrite: bool = False,
+    **kwargs: Any,
+) -> RunResult:
+    """Train ``agent`` on ``task`` with ``reward`` and measure fitness. See :class:`RunConfig`.
+
+    Returns the run directory, its summary and final status. Raises ``RunExistsError`` if the
+    run directory already holds a finished run (pass ``overwrite=True`` to replace it).
+    """
+    cfg = RunConfig(task=task, reward=reward, agent=agent, steps=steps, seed=seed, **kwargs)
+    return run_config(cfg, runs_dir=runs_dir, progress=progress, overwrite=overwrite)
+
+
+def prepare(cfg: RunConfig) -> tuple[Task, RewardSource, Any, int]:
+    """Resolve names (task, reward, agent preset, budget) without touching the disk."""
+    task_obj = get_task(cfg.task)
+    cfg.task = task_obj.id
+    source = resolve_reward(cfg.reward, task_obj)
+    agents = _agents()
+    overrides = agents.parse_overrides(cfg.hp)
+    env = task_obj.make_env()
+    try:
+        spec = agents.resolve_agent(cfg.agent, task_obj.id, task_obj.family, overrides, action_space=env.action_space)
+    finally:
+        env.close()
+    steps = int(cfg.steps) if cfg.steps is not None else task_obj.budget(cfg.agent)
+    if steps <= 0:
+        raise ValueError(f"--steps must be positive, got {steps}")
+    return task_obj, source, spec, steps
+
+
+def run_config(
+    cfg: RunConfig,
+    runs_dir: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    overwrite: bool = False,
+) -> RunResult:
+    task, source, spec, steps = prepare(cfg)
+    run_dir = RunDir(runs_root(runs_dir) / cfg.experiment / (cfg.run_id or cfg.default_run_id()))
+    status = run_dir.status()
+    resume = False
+    if status is not None:
+        if status["state"] == "done" and not overwrite:
+            raise RunExistsError(
+                f"{run_dir.path} already holds a finished run (fitness {run_dir.summary() and run_dir.summary().get('fitness_mean')}). "
+                "Use another --run-id/--experiment, or --overwrite to replace it."
+            )
+        if status["state"] == "running" and _pid_alive(status.get("pid")) and status.get("pid") != os.getpid():
+            raise RunExistsError(f"{run_dir.path} is being written by a running process (pid {status['pid']})")
+        if overwrite:
+            shutil.rmtree(run_dir.path)
+        else:
+            old = run_dir.read("config.json") if (run_dir.path / "config.json").exists() else None
+            if old is not None and _identity(old) != _identity(_cfg_dict(cfg, spec, steps)):
+                raise RunExistsError(
+                    f"{run_dir.path} holds an unfinished run with a different config; "
+                    "use --overwrite to discard it or another --run-id"
+                )
+            resume = (run_dir.checkpoint_dir / "state.json").exists()
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        run_dir.write_json("config.json", _cfg_dict(cfg, spec, steps))
+        _write_reward(run_dir, cfg, source)
+    run_dir.set_status("running", steps_done=0)
+    try:
+        with _sigterm_as_interrupt():
+            summary = _train(cfg, task, source, spec, steps, run_dir, resume, progress)
+    except KeyboardInterrupt:
+        return RunResult(run_dir.path, {}, "interrupted")
+    except Exception as e:
+        run_dir.set_status("failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+        raise
+    return RunResult(run_dir.path, summary, "done")
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _identity(d: dict[str, Any]) -> Any:
+    c = d["run"]
+    return (c["task"], c["reward"], c["agent"], c["seed"], d["steps"], tuple(c.get("hp", [])))
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for mod in ("numpy", "torch", "gymnasium", "stable_baselines3", "mujoco", "minigrid"):
+        try:
+            out[mod] = importlib.import_module(mod).__version__
+        except Exception:  # pragma: no cover - optional
+            pass
+    return out
+
+
+def _cfg_dict(cfg: RunConfig, spec: Any, steps: int) -> dict[str, Any]:
+    return {
+        "run": asdict(cfg),
+        "steps": steps,
+        "agent": spec.to_dict(),
+        "versions": _versions(),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+    }
+
+
+def _write_reward(run_dir: RunDir, cfg: RunConfig, source: RewardSource) -> None:
+    info: dict[str, Any] = {"spec": cfg.reward, "name": source.name, "description": source.describe()}
+    src_file = getattr(source, "source_file", None)
+    if src_file:
+        shutil.copyfile(src_file, run_dir.path / "reward_source.py")
+        info["source_file"] = src_file
+        info["copied_to"] = "reward_source.py"
+    run_dir.write_json("reward.json", info)
+
+
+def _train(
+    cfg: RunConfig,
+    task: Task,
+    source: RewardSource,
+    spec: Any,
+    steps: int,
+    run_dir: RunDir,
+    resume: bool,
+    progress: bool,
+) -> dict[str, Any]:
+    import torch
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.vec_env import VecNormalize
+    from torch.utils.tensorboard import SummaryWriter
+
+    from rewardlab.wrappers import make_vector_env
+    from rewardlab.wrappers.sb3 import GymVecEnvToSB3
+
+    torch.set_num_threads(max(1, cfg.torch_threads))
+    agents = _agents()
+    gvenv = make_vector_env(task, spec.n_envs, source)
+    accountant = gvenv.accountant
+    venv: Any = GymVecEnvToSB3(gvenv)
+    venv.seed(cfg.seed)
+    ckpt = run_dir.checkpoint_dir
+    done_steps, wall_before = 0, 0.0
+    if spec.normalize:
+        if resume and (ckpt / "vecnormalize.pkl").exists():
+            venv = VecNormalize.load(str(ckpt / "vecnormalize.pkl"), venv)
+        else:
+            venv = VecNormalize(venv, **spec.normalize)
+    if resume:
+        state = run_dir.read("checkpoint/state.json")
+        done_steps, wall_before = int(state["steps"]), float(state["wall_time"])
+        model = agents.load_model(cfg.agent, str(ckpt / "model.zip"), env=venv, device=cfg.device)
+        if (ckpt / "reward_state.json").exists():
+            source.load_state_dict(json.loads((ckpt / "reward_state.json").read_text()))
+        run_dir.truncate_metrics(done_steps)
+    else:
+        model = agents.make_model(spec, venv, seed=cfg.seed, device=cfg.device)
+    model.set_logger(configure(str(run_dir.tb_dir), ["tensorboard"]))
+    writer = SummaryWriter(str(run_dir.tb_dir))
+    if not resume:
+        writer.add_text("config", "```\n" + json.dumps(_cfg_dict(cfg, spec, steps), indent=2, default=str) + "\n```")
+
+    def save_checkpoint(step: int) -> None:
+        ckpt.mkdir(exist_ok=True)
+        model.save(str(ckpt / "model.zip"))
+        if isinstance(venv, VecNormalize):
+            venv.save(str(ckpt / "vecnormalize.pkl"))
+        sd = source.state_dict()
+        if sd:
+            (ckpt / "reward_state.json").write_text(json.dumps(sd))
+        run_dir.write_json("checkpoint/state.json", {"steps": int(step), "wall_time": metrics.wall_time()})
+        run_dir.set_status("running", steps_done=int(step))
+
+    def periodic_eval(step: int) -> None:
+        res = evaluate(model, task, cfg.eval_episodes, cfg.seed, venv if isinstance(venv, VecNormalize) else None)
+        row = {
+            "kind": "eval",
+            "step": int(step),
+            "wall_time": round(metrics.wall_time(), 3),
+            "episodes": int(res["fitness"].size),
+            "fitness": float(res["fitness"].mean()),
+            "success_rate": float(res["success"].mean()),
+            "env_return": float(res["env_return"].mean()),
+        }
+        run_dir.append_metrics([row])
+        writer.add_scalar("fitness/eval", row["fitness"], step)
+        writer.add_scalar("fitness/eval_success_rate", row["success_rate"], step)
+
+    bar = _ProgressBar(cfg, steps, done_steps) if progress else None
+    log_every = max(steps // 100, spec.n_envs)
+    metrics = MetricsCallback(run_dir, accountant, log_every, writer, wall_before, bar)
+    callbacks: list[Any] = [metrics, PeriodicCallback(cfg.checkpoint_every or max(steps // 10, 1), save_checkpoint)]
+    if cfg.eval_every >= 0:
+        callbacks.append(PeriodicCallback(cfg.eval_every or max(steps // 5, 1), periodic_eval))
+    t0 = time.time()
+    try:
+        if bar:
+            bar.start()
+        if steps - done_steps > 0:
+            model.learn(total_timesteps=steps - done_steps, callback=callbacks, reset_num_timesteps=not resume)
+    except KeyboardInterrupt:
+        if bar:
+            bar.stop()
+        step = int(model.num_timesteps)
+        save_checkpoint(step)
+        run_dir.set_status("interrupted", steps_done=step)
+        writer.close()
+        venv.close()
+        raise
+    finally:
+        if bar:
+            bar.stop()
+    train_time = time.time() - t0
+    trained = int(model.num_timesteps) - done_steps
+    model.save(str(run_dir.path / "policy.zip"))
+    if isinstance(venv, VecNormalize):
+        venv.save(str(run_dir.path / "vecnormalize.pkl"))
+    sd = source.state_dict()
+    if sd:
+        (run_dir.path / "reward_state.json").write_text(json.dumps(sd))
+
+    res = evaluate(model, task, cfg.n_eval_episodes, cfg.seed, venv if isinstance(venv, VecNormalize) else None)
+    fit = res["fitness"]
+    lo, hi = mean_ci(fit)
+    wall = wall_before + time.time() - metrics._t0
+    summary = {
+        "task": task.id,
+        "reward": cfg.reward,
+        "agent": cfg.agent,
+        "seed": cfg.seed,
+        "steps": int(model.num_timesteps),
+        "fitness_mean": float(fit.mean()),
+        "fitness_std": float(fit.std()),
+        "fitness_ci95": [lo, hi],
+        "fitness_unit": task.fitness.unit,
+        "success_threshold": task.fitness.threshold,
+        "success_rate": float(res["success"].mean()),
+        "eval_episodes": int(fit.size),
+        "eval_seed": eval_seed(cfg.seed),
+        "eval_fitness": fit.tolist(),
+        "eval_env_return_mean": float(res["env_return"].mean()),
+        "steps_per_second": round(trained / max(train_time, 1e-9), 1),
+        "wall_time_s": round(wall, 2),
+    }
+    run_dir.append_metrics(
+        [
+            {
+                "kind": "eval",
+                "step": summary["steps"],
+                "wall_time": round(wall, 3),
+                "episodes": int(fit.size),
+                "fitness": summary["fitness_mean"],
+                "success_rate": summary["success_rate"],
+                "env_return": summary["eval_env_return_mean"],
+                "final": True,
+            }
+        ]
+    )
+    writer.add_scalar("fitness/final_eval", summary["fitness_mean"], summary["steps"])
+    writer.close()
+    venv.close()
+    _write_metrics_csv(run_dir)
+    run_dir.write_json("summary.json", summary)
+    if ckpt.exists():
+        shutil.rmtree(ckpt)
+    run_dir.set_status("done", steps_done=summary["steps"])
+    return summary
+
+
+def _write_metrics_csv(run_dir: RunDir) -> None:
+    import csv
+    import io
+
+    rows = run_dir.metrics()
+    if not rows:
+        return
+    cols: list[str] = []
+    for r in rows:
+        cols += [c for c in r if c not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    from rewardlab.experiment.store import atomic_write_text
+
+    atomic_write_text(run_dir.path / "metrics.csv", buf.getvalue())
+
+
+class _ProgressBar:
+    """A rich progress bar with live fitness, throttled to a few updates a second."""
+
+    def __init__(self, cfg: RunConfig, total: int, start: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("fitness {task.fields[fitness]}"),
+            TextColumn("success {task.fields[success]}"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.tid = self.progress.add_task(
+            f"{cfg.task} {cfg.reward} {cfg.agent} s{cfg.seed}", total=total, completed=start, fitness="-", success="-"
+        )
+        self.start_step = start
+        self._last = 0.0
+
+    def start(self) -> None:
+        self.progress.start()
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+    def __call__(self, step: int, fitness: float | None, success: float | None) -> None:
+        now = time.time()
+        if now - self._last < 0.25:
+            return
+        self._last = now
+        self.progress.update(
+            self.tid,
+            completed=step,
+            fitness="-" if fitness is None else f"{fitness:.3g}",
+            success="-" if success is None else f"{success:.0%}",
+        )

@@ -1,0 +1,135 @@
+"""Apply any RewardSource to a gymnasium vector env (any autoreset mode) or a single env.
+
+The agent sees the source's total; ``info`` keeps the env's own reward (``env_reward``),
+the per-step fitness value (``fitness_step``) and every component (``reward_components``).
+Finished episodes (fitness, success, returns, component sums) are queued on
+``wrapper.accountant`` for callbacks to drain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+
+from envs.registry import Task
+from rewardlab.rewards.base import RewardSource
+from rewardlab.wrappers.accounting import RewardAccountant
+
+
+class RewardVectorWrapper(VectorWrapper):
+    """Replaces a gymnasium vector env's reward with ``source``.
+
+    Next-observation semantics per autoreset mode:
+
+    * ``NEXT_STEP`` (gymnasium's default): the obs returned on a done step is the terminal
+      obs; the following step is a reset pseudo-step whose reward is discarded (0) and which
+      does not count towards any episode.
+    * ``SAME_STEP``: the returned obs on a done step is the next episode's first obs; the
+      true terminal obs is read from ``info["final_obs"]`` (and declared info fields from
+      ``info["final_info"]``).
+    * ``DISABLED``: like SAME_STEP without final obs; the caller resets done envs.
+    """
+
+    def __init__(self, env: VectorEnv, source: RewardSource, task: Task | None = None) -> None:
+        super().__init__(env)
+        if not isinstance(env.single_observation_space, gym.spaces.Box):
+            raise TypeError(
+                f"RewardVectorWrapper supports Box observations, got {type(env.single_observation_space).__name__}; "
+                "flatten the observation first"
+            )
+        self.source, self.task = source, task
+        self.mode = AutoresetMode(env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP))
+        self.accountant = RewardAccountant(source, task, env.num_envs)
+        self._obs: np.ndarray | None = None
+        self._info: dict[str, Any] = {}
+        self._pending = np.zeros(env.num_envs, dtype=bool)
+
+    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._obs = obs
+        self._info = self.accountant.pick_info(info)
+        self._pending[:] = False
+        self.accountant.reset_envs(np.arange(self.num_envs))
+        return obs, info
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        if self._obs is None:
+            raise RuntimeError("call reset() before step()")
+        obs, env_reward, terminated, truncated, info = self.env.step(actions)
+        acc = self.accountant
+        next_obs, next_info = obs, acc.pick_info(info)
+        valid = None
+        done = terminated | truncated
+        if self.mode == AutoresetMode.SAME_STEP:
+            if done.any():
+                idx = np.flatnonzero(done)
+                next_obs = obs.copy()
+                next_obs[idx] = np.stack(info["final_obs"][idx])
+                if next_info:
+                    final_info = info.get("final_info", {})
+                    next_info = {k: _merge(v, final_info.get(k), idx) for k, v in next_info.items()}
+        elif self.mode == AutoresetMode.NEXT_STEP and self._pending.any():
+            valid = ~self._pending
+        reward = acc.process(
+            self._obs, actions, next_obs, env_reward, terminated, truncated, next_info, self._info, valid
+        )
+        if self.mode == AutoresetMode.NEXT_STEP:
+            self._pending = done.copy()
+            if valid is not None:  # pseudo-steps restart their episode counters
+                acc.step_count[~valid] = 0
+        self._obs = obs
+        self._info = acc.pick_info(info) if self.mode == AutoresetMode.SAME_STEP else next_info
+        info["env_reward"] = env_reward
+        info["reward_components"] = acc.last_components
+        if acc.last_fitness_step is not None:
+            info["fitness_step"] = acc.last_fitness_step
+        return obs, reward, terminated, truncated, info
+
+
+def _merge(current: Any, final: Any, idx: np.ndarray) -> Any:
+    if final is None:
+        return current
+    out = np.array(current, copy=True)
+    out[idx] = np.asarray(final)[idx]
+    return out
+
+
+class RewardEnvWrapper(gym.Wrapper):
+    """The same for a single gymnasium env (a batch of one). For checkers and debugging;
+    training goes through :class:`RewardVectorWrapper`."""
+
+    def __init__(self, env: gym.Env, source: RewardSource, task: Task | None = None) -> None:
+        super().__init__(env)
+        self.source, self.task = source, task
+        self.accountant = RewardAccountant(source, task, 1)
+        self._obs: Any = None
+        self._info: dict[str, Any] = {}
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._obs = obs
+        self._info = {k: np.asarray([v]) for k, v in self.accountant.pick_info(info).items()}
+        self.accountant.reset_envs(np.arange(1))
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, r, term, trunc, info = self.env.step(action)
+        next_info = {k: np.asarray([v]) for k, v in self.accountant.pick_info(info).items()}
+        reward = self.accountant.process(
+            np.asarray(self._obs)[None],
+            np.asarray(action)[None],
+            np.asarray(obs)[None],
+            np.asarray([r], dtype=np.float64),
+            np.asarray([term]),
+            np.asarray([trunc]),
+            next_info,
+            self._info,
+        )
+        self._obs, self._info = obs, next_info
+        info = dict(info)
+        info["env_reward"] = r
+        info["reward_components"] = {k: float(np.asarray(v)[0]) for k, v in self.accountant.last_components.items()}
+        return obs, float(reward[0]), term, trunc, info
