@@ -178,10 +178,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     err_console.print("interrupted; run `rewardlab demo` again to resume")
                     return 130
                 summary = res.summary
+                console.print(
+                    f"  {cfg.default_run_id()}: fitness {summary['fitness_mean']:.3g}, "
+                    f"success {summary['success_rate']:.0%}, {summary['wall_time_s']:.0f} s"
+                )
+            summary = {**summary, "steps_to_success": _steps_to_success(path)}
             results.setdefault(r, []).append(summary)
     _print_table(results, args.task)
     console.print(f"runs written under {runs_root(args.runs_dir) / args.experiment}")
     return 0
+
+
+def _steps_to_success(path: Path, level: float = 0.9) -> int | None:
+    """First logged training step at which the training episodes' success rate reached ``level``."""
+    from rewardlab.experiment.store import RunDir
+
+    for row in RunDir(path).metrics():
+        if row.get("kind") == "train" and row.get("success_rate", 0.0) >= level:
+            return int(row["step"])
+    return None
 
 
 def _print_table(results: dict[str, list[dict[str, Any]]], task: str) -> None:
@@ -190,7 +205,7 @@ def _print_table(results: dict[str, list[dict[str, Any]]], task: str) -> None:
     from rewardlab.analysis.stats import mean_ci
 
     table = Table(title=f"{task}: final fitness by reward (deterministic eval, separate seeds)")
-    for col in ("reward", "seeds", "fitness mean", "95% CI", "success rate", "steps", "steps/s"):
+    for col in ("reward", "seeds", "fitness mean", "95% CI", "success rate", "steps to 90% success*", "budget", "steps/s"):
         table.add_column(col)
     for r, sums in results.items():
         fits = np.array([s["fitness_mean"] for s in sums])
@@ -202,10 +217,21 @@ def _print_table(results: dict[str, list[dict[str, Any]]], task: str) -> None:
             f"{fits.mean():.3g}",
             f"[{lo:.3g}, {hi:.3g}]",
             f"{succ.mean():.0%}",
+            _median_steps([s.get("steps_to_success") for s in sums]),
             str(sums[0]["steps"]),
             f"{np.mean([s['steps_per_second'] for s in sums]):.0f}",
         )
     console.print(table)
+    console.print("* median over seeds of the first step where training episodes reached 90% success ('never' if not all seeds did)")
+
+
+def _median_steps(vals: list[int | None]) -> str:
+    import numpy as np
+
+    if not vals or any(v is None for v in vals):
+        reached = sum(v is not None for v in vals)
+        return f"never ({reached}/{len(vals)} seeds)" if reached else "never"
+    return f"{int(np.median(vals)):,}"
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -97,12 +97,13 @@ def _merge(current: Any, final: Any, idx: np.ndarray) -> Any:
     return out
 
 
-class RewardEnvWrapper(gym.Wrapper):
+class RewardEnvWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """The same for a single gymnasium env (a batch of one). For checkers and debugging;
     training goes through :class:`RewardVectorWrapper`."""
 
     def __init__(self, env: gym.Env, source: RewardSource, task: Task | None = None) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, source=source, task=task)
+        gym.Wrapper.__init__(self, env)
         self.source, self.task = source, task
         self.accountant = RewardAccountant(source, task, 1)
         self._obs: Any = None
