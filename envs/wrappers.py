@@ -8,21 +8,26 @@ from typing import Any
 import gymnasium as gym
 
 
-class ZeroEnvReward(gym.RewardWrapper):
+class ZeroEnvReward(gym.RewardWrapper, gym.utils.RecordConstructorArgs):
     """New-behaviour tasks have no built-in reward: the env reward is always 0."""
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.RewardWrapper.__init__(self, env)
 
     def reward(self, reward: Any) -> float:
         return 0.0
 
 
-class InfoFields(gym.Wrapper):
+class InfoFields(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Adds privileged state fields to ``info`` on reset and on every step.
 
     :param fields: ``env.unwrapped -> dict[str, float]``, called after reset and each step.
     """
 
     def __init__(self, env: gym.Env, fields: Callable[[Any], dict[str, Any]]) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, fields=fields)
+        gym.Wrapper.__init__(self, env)
         self._fields = fields
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
