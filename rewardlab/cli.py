@@ -6,6 +6,7 @@
     rewardlab run --task T --reward R ...   train one run, write its run directory
     rewardlab demo                          the default experiment (MountainCar sparse/env/hand)
     rewardlab show RUN_DIR                  print a run's status and summary
+    rewardlab random TASK                   fitness of a uniform random policy
     rewardlab bench                         reward-wrapper overhead over raw vector-env stepping
 """
 
@@ -19,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (logs, CI) gets a wide fixed width instead of rich's 80-column default.
+console = Console() if sys.stdout.isatty() else Console(width=160)
+err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
+FAMILY_ORDER = {"classic": 0, "mujoco": 1, "minigrid": 2, "behaviour": 3}
 
 DEMO_TASK = "MountainCar-v0"
 DEMO_REWARDS = ("sparse", "env", "hand")
@@ -47,19 +51,22 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def cmd_tasks(args: argparse.Namespace) -> int:
     import envs
 
-    tasks = envs.list_tasks(args.family)
+    tasks = sorted(envs.list_tasks(args.family), key=lambda t: FAMILY_ORDER.get(t.family, 9))
     if not tasks:
         families = sorted({t.family for t in envs.list_tasks()})
         raise CLIError(f"no tasks in family {args.family!r}; families: {', '.join(families)}")
     table = Table(title="rewardlab tasks", show_lines=False)
-    for col in ("task", "family", "fitness", "success if >=", "rewards"):
-        table.add_column(col, overflow="fold")
+    table.add_column("task", no_wrap=True)
+    table.add_column("family")
+    table.add_column("fitness", overflow="fold")
+    table.add_column("success if >=", justify="right")
+    table.add_column("rewards")
     for t in tasks:
         table.add_row(
             t.id,
             t.family,
-            f"{t.fitness.description} [{t.fitness.unit}]",
-            f"{t.fitness.threshold:g}",
+            escape(f"{t.fitness.description} [{t.fitness.unit}]"),
+            f"{t.fitness.threshold:.4g}",
             ", ".join(t.reward_names),
         )
     console.print(table)
@@ -75,7 +82,7 @@ def cmd_rewards(args: argparse.Namespace) -> int:
     table.add_column("name")
     table.add_column("description", overflow="fold")
     for name in available_rewards(task):
-        table.add_row(name, named_reward(name, task).describe())
+        table.add_row(name, escape(named_reward(name, task).describe()))
     console.print(table)
     console.print(
         "Also: a file 'my_reward.py[:function]' and expressions such as 'sparse + 0.1*hand', 'norm(hand)', "
@@ -248,6 +255,23 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_random(args: argparse.Namespace) -> int:
+    from envs import get_task
+    from rewardlab.analysis.stats import mean_ci
+    from rewardlab.experiment.evaluate import random_baseline
+
+    task = get_task(args.task)
+    res = random_baseline(task, args.episodes, args.seed)
+    fit = res["fitness"]
+    lo, hi = mean_ci(fit)
+    console.print(
+        f"{task.id} uniform random policy: fitness {fit.mean():.4g} [{lo:.4g}, {hi:.4g}] {task.fitness.unit}, "
+        f"success {res['success'].mean():.0%}, env return {res['env_return'].mean():.4g} "
+        f"over {fit.size} episodes (eval seeds of --seed {args.seed})"
+    )
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from rewardlab.bench import as_dict, wrapper_overhead
 
@@ -309,6 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_args(d)
     d.set_defaults(fn=cmd_demo)
 
+    rb = sub.add_parser("random", help="fitness of a uniform random policy (the floor to beat)")
+    rb.add_argument("task")
+    rb.add_argument("--episodes", type=int, default=10)
+    rb.add_argument("--seed", type=int, default=0)
+    rb.set_defaults(fn=cmd_random)
+
     b = sub.add_parser("bench", help="reward-wrapper overhead over raw vector-env stepping")
     b.add_argument("--tasks", default="CartPole-v1,HalfCheetah-v5", help="comma-separated task ids")
     b.add_argument("--reward", default="hand")
@@ -332,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err_console.print("interrupted")
         return 130
     except _user_errors() as e:
-        err_console.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False)
         return 2
 
 

@@ -66,3 +66,22 @@ def evaluate(
             break
     venv.close()
     return {name: np.concatenate(v) if v else np.zeros(0) for name, v in out.items()}
+
+
+class RandomPolicy:
+    """Uniform random actions with SB3's ``predict`` signature: the floor every agent must beat."""
+
+    def __init__(self, action_space: Any, seed: int = 0) -> None:
+        self.space = action_space
+        self.space.seed(seed)
+
+    def predict(self, obs: Any, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        return np.stack([self.space.sample() for _ in range(len(obs))]), None
+
+
+def random_baseline(task: Task, n_episodes: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
+    """Fitness of a uniform random policy on the same evaluation seeds as a trained run."""
+    env = task.make_env()
+    policy = RandomPolicy(env.action_space, seed)
+    env.close()
+    return evaluate(policy, task, n_episodes, seed)
