@@ -138,8 +138,11 @@ def test_running_norm_respects_valid_mask() -> None:
 
 def test_nan_wrong_shape_and_unstable_components_raise() -> None:
     bt = batch_from(np.zeros(3), np.array([1.0, 2.0, 3.0]), np.zeros(3, bool))
+    from rewardlab.rewards.base import check_terms
+
+    # finiteness is checked once per step by the wrapper (check_terms), naming the component
     with pytest.raises(RewardError, match="NaN or inf.*bad"):
-        FunctionReward(lambda v: {"ok": v.s * 1.0, "bad": np.array([1.0, np.nan, 0.0])}, "f").compute(bt)
+        check_terms(FunctionReward(lambda v: {"ok": v.s * 1.0, "bad": np.array([1.0, np.nan, 0.0])}, "f").compute(bt), 3, "f")
     with pytest.raises(RewardError, match=r"shape \(2,\); expected \(3,\)"):
         FunctionReward(lambda v: np.ones(2), "f").compute(bt)
     calls = iter([{"a": 1.0}, {"b": 1.0}])
@@ -193,3 +196,34 @@ def test_reward_files_and_decorator(tmp_path: Path) -> None:
         resolve_reward(str(tmp_path / "missing.py"), mc)
     with pytest.raises(RewardSpecError, match="has no 'nope'"):
         resolve_reward(f"{f}:nope", mc)
+
+
+# -- torch tensors flow through the same contract --------------------------------------------
+
+
+def test_torch_tensors_through_sources_and_wrapper() -> None:
+    import torch
+
+    from rewardlab.wrappers.accounting import RewardAccountant
+
+    s = torch.tensor([0.0, 1.0, 2.0])
+    s2 = torch.tensor([1.0, 2.0, 4.0])
+    term = torch.tensor([False, True, False])
+    view = StateView({"s": s2, "terminated": term}, prev=StateView({"s": s}))
+    b = TransitionBatch(s, torch.zeros(3), s2, torch.zeros(3), term, torch.zeros(3, dtype=torch.bool), {}, view)
+    f = FunctionReward(lambda v: {"lin": v.s * 2.0, "const": 1.0}, "f")
+    t = f.compute(b)
+    assert isinstance(t.total, torch.Tensor)
+    torch.testing.assert_close(t.total, torch.tensor([3.0, 5.0, 9.0]))
+    sh = PotentialShaping(lambda v: v.s, gamma=0.5, base=f).compute(b)
+    torch.testing.assert_close(sh.components["shaping"], torch.tensor([0.5 - 0.0, 0.0 - 1.0, 2.0 - 2.0]))
+    n = RunningNorm(f, mode="return").compute(b)
+    assert isinstance(n.total, torch.Tensor) and n.total.shape == (3,)
+    # the accountant takes torch totals and components, and hands numpy to SB3
+    task = get_task("CartPole-v1")
+    acc = RewardAccountant(FunctionReward(lambda v: {"x": torch.as_tensor(v.x) * 1.0}, "tx"), task, 2)
+    obs = np.zeros((2, 4), np.float32)
+    out = acc.process(obs, np.zeros(2), obs + 1, np.ones(2), np.array([False, True]), np.zeros(2, bool), {}, {})
+    assert isinstance(out, np.ndarray)
+    np.testing.assert_allclose(out, [1.0, 1.0])
+    assert acc.pop_episodes()[0].components["x"].tolist() == [1.0]

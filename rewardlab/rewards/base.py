@@ -183,9 +183,14 @@ class FunctionReward(RewardSource):
                 raise RewardError(f"reward {self.name!r} returned no components")
             comps = {}
             total = None
+            ref = next((v for v in out.values() if is_torch(v)), None)
             for k, v in out.items():
                 if not (type(v) is np.ndarray and v.shape == (n,) and v.dtype.kind == "f"):
                     v = _broadcast(v, n, self.name, k)
+                    if ref is not None and not is_torch(v):  # scalars join torch components on their device
+                        import torch
+
+                        v = torch.as_tensor(v, dtype=ref.dtype if ref.is_floating_point() else None, device=ref.device)
                 comps[k] = v
                 total = v if total is None else total + v
         else:
