@@ -54,6 +54,7 @@ class RunConfig:
     :param checkpoint_every: steps between checkpoints (0: ten per run).
     :param device: torch device for the agent (``auto`` picks CUDA when present).
     :param torch_threads: torch CPU threads (1 is fastest for small MLPs and is deterministic).
+    :param spec_hash: hash of the experiment spec this run belongs to (set by experiment grids).
     """
 
     task: str
@@ -70,6 +71,7 @@ class RunConfig:
     checkpoint_every: int = 0
     device: str = "auto"
     torch_threads: int = 1
+    spec_hash: str | None = None
 
     def default_run_id(self) -> str:
         reward = "".join(c if c.isalnum() or c in "._+-" else "_" for c in Path(self.reward).name)
@@ -169,6 +171,10 @@ def run_config(
                     "use --overwrite to discard it or another --run-id"
                 )
             resume = (run_dir.checkpoint_dir / "state.json").exists()
+            if not resume:  # an unfinished run with no checkpoint: discard its partial outputs
+                for name in ("metrics.jsonl", "metrics.csv", "summary.json", "policy.zip", "vecnormalize.pkl"):
+                    (run_dir.path / name).unlink(missing_ok=True)
+                shutil.rmtree(run_dir.tb_dir, ignore_errors=True)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     if not resume:
         run_dir.write_json("config.json", _cfg_dict(cfg, spec, steps))
