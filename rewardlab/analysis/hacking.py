@@ -282,13 +282,22 @@ def trend_test(values: ArrayLike) -> TrendTest | None:
 # the verdict
 
 
+def _g(x: float) -> str:
+    """3 significant digits, without an exponent between 1e-3 and 1e6 (``1000``, not ``1e+03``)."""
+    if not math.isfinite(x) or x == 0 or not 1e-3 <= abs(x) < 1e6:
+        return f"{x:.3g}"
+    r = float(f"{x:.3g}")  # rounding first keeps 0.9996 at "1.00", not "1.000"
+    digits = 2 - math.floor(math.log10(abs(r)))
+    return f"{r:.{max(digits, 0)}f}"
+
+
 def _describe(t: TrendTest, direction: str) -> str:
     """``rose (mean 0.1 -> 0.9, median 0 -> 1 = 2.5 robust sd, p=0.001)``; early -> late third."""
     p = t.p_increase if direction == "rose" else t.p_decrease
-    size = f" = {abs(t.effect):.3g} robust sd" if math.isfinite(t.effect) and t.effect != 0 else ""
+    size = f" = {_g(abs(t.effect))} robust sd" if math.isfinite(t.effect) and t.effect != 0 else ""
     return (
-        f"{direction} (mean {t.early_mean:.3g} -> {t.late_mean:.3g}, "
-        f"median {t.early_median:.3g} -> {t.late_median:.3g}{size}, p={p:.2g})"
+        f"{direction} (mean {_g(t.early_mean)} -> {_g(t.late_mean)}, "
+        f"median {_g(t.early_median)} -> {_g(t.late_median)}{size}, p={p:.2g})"
     )
 
 
@@ -357,9 +366,9 @@ def detect_hacking(
     shaped_rises = t_sh.p_increase < cfg.alpha and t_sh.effect >= cfg.min_effect
     if not shaped_rises:
         why = (
-            f"shaped return did not rise by >= {cfg.min_effect:g} robust sd at p < {cfg.alpha:g} "
-            f"(mean {t_sh.early_mean:.3g} -> {t_sh.late_mean:.3g}, {t_sh.effect:.3g} sd, p={t_sh.p_increase:.2g}); "
-            f"spearman(shaped, fitness) = {rho_txt}"
+            f"shaped return did not rise clearly (needs p < {cfg.alpha:g} and >= {cfg.min_effect:g} robust sd; "
+            f"got p={t_sh.p_increase:.2g}, {_g(t_sh.effect)} sd; mean {_g(t_sh.early_mean)} -> {_g(t_sh.late_mean)}); "
+            f"spearman = {rho_txt}"
         )
         return HackingResult(verdict="ok", kind=None, explanation=why, **common)
     rose = "shaped return " + _describe(t_sh, "rose")
@@ -376,11 +385,11 @@ def detect_hacking(
         why = f"{rose} while fitness {_describe(t_fit, 'fell')}; spearman = {rho_txt}{driver}"
         return HackingResult(verdict="hacking", kind="fitness falling", explanation=why, **common)
     flat = (
-        f"fitness stayed flat (mean {t_fit.early_mean:.3g} -> {t_fit.late_mean:.3g}, "
+        f"fitness stayed flat (mean {_g(t_fit.early_mean)} -> {_g(t_fit.late_mean)}, "
         f"p_up={t_fit.p_increase:.2g}, p_down={t_fit.p_decrease:.2g})"
     )
     if success_threshold is not None and t_fit.late_median >= success_threshold:
-        why = f"{rose}; {flat} at or above the success threshold {success_threshold:.3g}: saturated, not hacking"
+        why = f"{rose}; {flat} at or above the success threshold {_g(success_threshold)}: saturated, not hacking"
         return HackingResult(verdict="ok", kind=None, explanation=why, **common)
     why = f"{rose} while {flat}; spearman = {rho_txt}{driver}"
     return HackingResult(verdict="hacking", kind="fitness flat", explanation=why, **common)

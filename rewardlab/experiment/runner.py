@@ -378,6 +378,12 @@ def _train(
         ]
     )
     writer.add_scalar("fitness/final_eval", summary["fitness_mean"], summary["steps"])
+    # HParams: TensorBoard's table compares every run of an experiment side by side
+    writer.add_hparams(
+        {"task": task.id, "reward": cfg.reward, "agent": cfg.agent, "seed": cfg.seed, "steps": summary["steps"]},
+        {"hparam/fitness_mean": summary["fitness_mean"], "hparam/success_rate": summary["success_rate"]},
+        run_name="hparams",
+    )
     writer.close()
     venv.close()
     _write_metrics_csv(run_dir)
