@@ -30,12 +30,14 @@ import html
 import json
 import math
 import os
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -43,6 +45,7 @@ from matplotlib.ticker import FuncFormatter
 from numpy.typing import NDArray
 
 from rewardlab.analysis.aggregate import (
+    Curve,
     GroupKey,
     RunProblem,
     RunRecord,
@@ -63,10 +66,9 @@ PNG_NAMES = {
 _MIN_EVAL_POINTS = 3
 _MAX_GRID = 200  # most points of an interpolated mean curve
 _DPI = 130
-_SEED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")  # per seed in scatters, per reward on curves
 _AGENT_STYLES = ("-", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))
-_CURVE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")  # per reward, on curves with few points
-_FEW_POINTS = 30
+_FEW_POINTS = 30  # curves with at most this many points get markers
 
 
 @dataclass
@@ -74,7 +76,6 @@ class _Report:
     """Everything the writers need, computed once."""
 
     root: Path
-    out_dir: Path
     records: list[RunRecord]
     problems: list[RunProblem]
     skipped: list[SkippedRun]
@@ -109,7 +110,7 @@ def write_report(
     """
     root = Path(experiment_dir)
     out = Path(out_dir) if out_dir is not None else root / "report"
-    rep = _collect(root, out, reps=reps, seed=seed, baseline=baseline, reference=reference, cfg=hacking_config)
+    rep = _collect(root, reps=reps, seed=seed, baseline=baseline, reference=reference, cfg=hacking_config)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / file for name, file in PNG_NAMES.items()}
     _save(_plot_learning_curves(rep), paths["learning_curves"])
@@ -120,13 +121,11 @@ def write_report(
     paths["json"] = out / "report.json"
     paths["html"].write_text(_render_html(rep, {k: paths[k] for k in PNG_NAMES}))
     paths["markdown"].write_text(_render_markdown(rep))
-    paths["json"].write_text(json.dumps(_report_json(rep), indent=2) + "\n")
+    paths["json"].write_text(json.dumps(_report_json(rep), indent=2, allow_nan=False) + "\n")
     return paths
 
 
-def _collect(
-    root: Path, out: Path, *, reps: int, seed: int, baseline: str, reference: str, cfg: HackingConfig | None
-) -> _Report:
+def _collect(root: Path, *, reps: int, seed: int, baseline: str, reference: str, cfg: HackingConfig | None) -> _Report:
     records, problems, skipped = load_runs(root)
     rows: list[dict[str, Any]] = []
     good: list[RunRecord] = []
@@ -141,7 +140,7 @@ def _collect(
             good.extend(runs)
     cross = cross_task(good, baseline=baseline, reference=reference, reps=reps, seed=seed)
     hacking = analyze_runs(good, cfg)
-    return _Report(root, out, good, problems, skipped, errors, rows, cross, hacking, 0.95)
+    return _Report(root, good, problems, skipped, errors, rows, cross, hacking, 0.95)
 
 
 def _save(fig: Figure, path: Path) -> None:
@@ -153,13 +152,17 @@ def _save(fig: Figure, path: Path) -> None:
 
 
 def fmt(x: float | None) -> str:
-    """3 significant digits, no exponent between 1e-3 and 1e6; ``–`` for a missing value."""
+    """3 significant digits, no exponent between 1e-3 and 1e6; ``–`` for a missing value.
+
+    Magnitudes below 1e-12 print as ``0``: they are rounding residue (a normalised score of the baseline
+    itself), not values.
+    """
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     x = float(x)
     if math.isinf(x):
         return "∞" if x > 0 else "-∞"
-    if x == 0:
+    if abs(x) < 1e-12:
         return "0"
     if not 1e-3 <= abs(x) < 1e6:
         return f"{x:.3g}"
@@ -201,8 +204,6 @@ def _rel(path: Path, root: Path) -> str:
 
 def _reward_colors(rewards: Iterable[str]) -> dict[str, Any]:
     """One colour per reward, the same in every plot."""
-    from matplotlib import colormaps
-
     names = sorted(set(rewards))
     cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
     return {r: cmap(i % cmap.N) for i, r in enumerate(names)}
@@ -214,6 +215,24 @@ def _agent_styles(agents: Iterable[str]) -> dict[str, Any]:
 
 def _method_label(reward: str, agent: str, several_agents: bool) -> str:
     return f"{reward} · {agent}" if several_agents else reward
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _wrap(text: str, width: int) -> str:
+    """Break a long label (a reward file path) over lines of about ``width`` characters, after ``/`` if it can."""
+    if len(text) <= width:
+        return text
+    lines = [""]
+    for part in text.replace("/", "/ ").split(" "):
+        sep = "" if lines[-1].endswith("/") or not lines[-1] else " "
+        if lines[-1] and len(lines[-1]) + len(sep) + len(part) > width:
+            lines.append(part)
+        else:
+            lines[-1] += sep + part
+    return "\n".join(textwrap.fill(line, width) for line in lines)
 
 
 def _tasks(rep: _Report) -> list[str]:
@@ -243,7 +262,7 @@ def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class _MeanCurve:
-    source: str  # "eval" or "train"
+    source: Curve
     steps: NDArray[np.float64]
     mean: NDArray[np.float64]
     low: NDArray[np.float64] | None
@@ -258,8 +277,8 @@ def _mean_curve(runs: Sequence[RunRecord]) -> _MeanCurve | None:
     t interval is wide and would otherwise leave the range the fitness can take (a negative episode length,
     a success rate above 1).
     """
-    source = "eval" if all(r.eval_steps.size >= _MIN_EVAL_POINTS for r in runs) else "train"
-    curves = [c for c in (r.curve(source) for r in runs) if c[0].size]  # type: ignore[arg-type]
+    source: Curve = "eval" if all(r.eval_steps.size >= _MIN_EVAL_POINTS for r in runs) else "train"
+    curves = [c for c in (r.curve(source) for r in runs) if c[0].size]
     if not curves:
         return None
     lo = max(float(s[0]) for s, _ in curves)
@@ -293,7 +312,7 @@ def _plot_learning_curves(rep: _Report) -> Figure:
     styles = _agent_styles(agents)
     several = len(agents) > 1
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    markers = {r: _CURVE_MARKERS[i % len(_CURVE_MARKERS)] for i, r in enumerate(sorted(colors))}
+    markers = {r: _MARKERS[i % len(_MARKERS)] for i, r in enumerate(sorted(colors))}
     handles: dict[str, Any] = {}
     for ax, task in zip(axes, tasks, strict=False):
         sources, seeds = set(), set()
@@ -304,7 +323,7 @@ def _plot_learning_curves(rep: _Report) -> Figure:
                 continue
             sources.add(c.source)
             seeds.add(c.n_seeds)
-            label = _method_label(reward, agent, several)
+            label = _wrap(_method_label(reward, agent, several), 40)
             # lines drawn first are wider and markers larger, so identical curves still show each other
             lw = 1.6 + 1.6 * (len(mine) - 1 - i) / max(len(mine) - 1, 1)
             few = c.steps.size <= _FEW_POINTS
@@ -368,7 +387,7 @@ def _interval_panel(ax: Axes, items: Sequence[_Interval], colors: Mapping[str, A
             ax.barh(y, it.high - it.low, left=it.low, height=0.6, color=colors[it.reward], alpha=0.55, lw=0)
         if it.estimate is not None:
             ax.plot(it.estimate, y, "o", ms=7, color=colors[it.reward], mec="black", mew=1.3, zorder=3)
-    ax.set_yticks(ys, [it.label for it in items])
+    ax.set_yticks(ys, [_wrap(it.label, 24) for it in items])
     ax.set_ylim(-0.6, len(items) - 0.4)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
@@ -468,7 +487,7 @@ def _plot_reward_vs_fitness(rep: _Report) -> Figure:
         for task in by_task:
             mine = [c for c in cells if c[0] == task]
             rows.extend(mine[i : i + ncols] for i in range(0, len(mine), ncols))
-    fig = Figure(figsize=(4.6 * ncols, 4.3 * max(len(rows), 1)), layout="constrained")
+    fig = Figure(figsize=(max(4.6 * ncols, 8.0), 4.3 * max(len(rows), 1)), layout="constrained")
     if not rows:
         return _no_data(fig, "no training windows to plot")
     axes = fig.subplots(len(rows), ncols, squeeze=False)
@@ -481,7 +500,7 @@ def _plot_reward_vs_fitness(rep: _Report) -> Figure:
             task, (reward, agent), runs = row[c_i]
             handles = []
             for i, h in enumerate(runs):
-                marker = _SEED_MARKERS[i % len(_SEED_MARKERS)]
+                marker = _MARKERS[i % len(_MARKERS)]
                 flagged = h.result.flagged
                 rho = h.result.spearman_shaped_fitness
                 label = f"s{h.seed}: ρ = {'n/a' if rho is None else f'{rho:.2f}'}"
@@ -511,8 +530,8 @@ def _plot_reward_vs_fitness(rep: _Report) -> Figure:
                         label=label,
                     )
                 )
-            ax.set_title(f"{task}\n{_method_label(reward, agent, several)} reward", fontsize=10)
-            ax.set_xlabel(f"shaped return per episode [{reward} reward units]")
+            ax.set_title(f"{task}\n{_wrap(_method_label(reward, agent, several) + ' reward', 44)}", fontsize=10)
+            ax.set_xlabel("shaped return per episode [reward units]")
             ax.set_ylabel(f"fitness [{units.get(task, '?')}]")
             ax.grid(alpha=0.3)
             ax.legend(
@@ -544,6 +563,8 @@ class _Table:
     header: list[str]
     rows: list[list[str]]
     empty: str = "none"
+    highlight: frozenset[int] = frozenset()
+    """Indices of rows to highlight (flagged runs)."""
 
 
 def _tables(rep: _Report) -> list[_Table]:
@@ -626,7 +647,8 @@ def _tables(rep: _Report) -> list[_Table]:
         "fewer than two rewards ran on a common task",
     )
     cfg = rep.hacking[0].result.config if rep.hacking else HackingConfig()
-    n_flag = sum(x.result.flagged for x in rep.hacking)
+    verdicts = sorted(rep.hacking, key=lambda x: (not x.result.flagged, x.task, x.reward, x.agent, x.seed))
+    n_flag = sum(x.result.flagged for x in verdicts)
     hack = _Table(
         "Reward hacking",
         f"{n_flag} of {len(rep.hacking)} runs flagged. Training windows split into thirds; early vs late third "
@@ -656,9 +678,10 @@ def _tables(rep: _Report) -> list[_Table]:
                 ", ".join(f"{k}: {fmt(v)}" for k, v in x.result.spearman_components.items()) or "–",
                 x.result.explanation,
             ]
-            for x in sorted(rep.hacking, key=lambda x: (not x.result.flagged, x.task, x.reward, x.agent, x.seed))
+            for x in verdicts
         ],
         "no finished runs",
+        frozenset(i for i, x in enumerate(verdicts) if x.result.flagged),
     )
     problems = _Table(
         "Problem runs (not aggregated)",
@@ -686,7 +709,8 @@ _FIGURES = (
 def _overview(rep: _Report) -> list[str]:
     return [
         f"Experiment: {rep.root}",
-        f"Runs aggregated: {len(rep.records)} in {len(rep.rows)} groups over {len(_tasks(rep))} tasks",
+        f"Runs aggregated: {len(rep.records)} in {_count(len(rep.rows), 'group')} "
+        f"over {_count(len(_tasks(rep)), 'task')}",
         f"Problem runs: {len(rep.problems)}; groups left out: {len(rep.group_errors)}; unfinished runs: {len(rep.skipped)}",
         f"Runs flagged for reward hacking: {sum(h.result.flagged for h in rep.hacking)}",
     ]
@@ -725,8 +749,8 @@ def _html_table(t: _Table) -> str:
         return "\n".join(parts)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in t.header)
     body = []
-    for row in t.rows:
-        flag = ' class="flag"' if any(c.startswith("hacking") for c in row) else ""
+    for i, row in enumerate(t.rows):
+        flag = ' class="flag"' if i in t.highlight else ""
         cells = "".join(
             f'<td class="num">{html.escape(c)}</td>' if _is_num(c) else f"<td>{html.escape(c)}</td>" for c in row
         )
@@ -745,10 +769,7 @@ def _render_html(rep: _Report, pngs: Mapping[str, Path]) -> str:
         f"<h1>rewardlab report: {html.escape(name)}</h1>",
         '<ul class="overview">' + "".join(f"<li>{html.escape(s)}</li>" for s in _overview(rep)) + "</ul>",
     ]
-    tables = _tables(rep)
-    # problems first in the reader's eye when there are any: they change what the numbers mean
-    problem_tables = [t for t in tables if t.title.startswith(("Problem", "Unfinished"))]
-    if any(t.rows for t in problem_tables):
+    if rep.problems or rep.group_errors or rep.skipped:  # they change what the numbers mean: say so up front
         out.append(
             '<p class="note"><strong>Some run directories were not aggregated</strong>: see the problem '
             "runs at the end of this page.</p>"
@@ -757,7 +778,7 @@ def _render_html(rep: _Report, pngs: Mapping[str, Path]) -> str:
         data = base64.b64encode(pngs[key].read_bytes()).decode("ascii")
         out.append(f"<h2>{html.escape(title)}</h2>")
         out.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
-    out.extend(_html_table(t) for t in tables)
+    out.extend(_html_table(t) for t in _tables(rep))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 

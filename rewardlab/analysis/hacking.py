@@ -8,7 +8,7 @@ statistics, so a verdict can be checked by hand::
     series = load_train_series(run_path)                 # steps, fitness, shaped return, components
     result = detect_hacking(series.steps, series.shaped, series.fitness, components=series.components,
                             success_threshold=1.0)
-    result.verdict, result.explanation                   # "hacking", "shaped return rose 4.1 robust sd ..."
+    result.verdict, result.explanation                   # "hacking", "shaped return rose (mean 372 -> 501, ..."
 
 **Correlation.** Spearman rank correlation across logging windows between the shaped return and fitness,
 and between each reward component and fitness (average ranks for ties; ``None`` when either series is
@@ -292,9 +292,9 @@ def _g(x: float) -> str:
 
 
 def _describe(t: TrendTest, direction: str) -> str:
-    """``rose (mean 0.1 -> 0.9, median 0 -> 1 = 2.5 robust sd, p=0.001)``; early -> late third."""
+    """``rose (mean 0.1 -> 0.9, median 0 -> 1, +2.5 robust sd, p=0.001)``; early -> late third."""
     p = t.p_increase if direction == "rose" else t.p_decrease
-    size = f" = {_g(abs(t.effect))} robust sd" if math.isfinite(t.effect) and t.effect != 0 else ""
+    size = f", {'+' if t.effect > 0 else '-'}{_g(abs(t.effect))} robust sd" if t.effect != 0 else ""
     return (
         f"{direction} (mean {_g(t.early_mean)} -> {_g(t.late_mean)}, "
         f"median {_g(t.early_median)} -> {_g(t.late_median)}{size}, p={p:.2g})"
@@ -396,7 +396,7 @@ def detect_hacking(
 
 
 def _driver(components: Mapping[str, TrendTest], cfg: HackingConfig) -> str:
-    """``"; driven by reward/<name>"`` for the component that rose the most, or ``""``."""
+    """``"; largest rise in reward/<name>"`` for the component that rose the most, or ``""``."""
     rising = {k: t.effect for k, t in components.items() if t.p_increase < cfg.alpha and t.effect >= cfg.min_effect}
     if not rising or len(components) < 2:
         return ""
