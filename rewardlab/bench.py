@@ -76,3 +76,51 @@ def wrapper_overhead(
 
 def as_dict(res: OverheadResult) -> dict[str, Any]:
     return asdict(res)
+
+
+@dataclass
+class PoolResult:
+    runs: int
+    steps_per_run: int
+    workers: int
+    serial_s: float
+    pool_s: float
+    ratio: float
+    same_results: bool
+    machine: str
+
+
+def pool_speedup(n_runs: int = 4, steps: int = 20_000, workers: int = 2, task: str = "CartPole-v1") -> PoolResult:
+    """Wall time of ``n_runs`` independent runs serially vs in a ``workers``-process pool.
+
+    Both write to fresh temporary run roots; the ratio is pool / serial (lower is better), and
+    ``same_results`` says whether every run's evaluation fitness matched across the two.
+    """
+    import tempfile
+
+    from rewardlab.experiment.compare import compare
+    from rewardlab.experiment.grid import parse_spec
+
+    spec = parse_spec(
+        {
+            "name": "pool-bench",
+            "tasks": [task],
+            "rewards": ["hand"],
+            "seeds": n_runs,
+            "steps": steps,
+            "eval": {"every": -1, "final_episodes": 5},
+        }
+    )
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        t0 = time.perf_counter()
+        serial = compare(spec, executor="serial", runs_dir=a, progress=False)
+        t_serial = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pool = compare(spec, executor="local", workers=workers, runs_dir=b, progress=False)
+        t_pool = time.perf_counter() - t0
+    fit = lambda res: {r.run_id: r.summary.get("eval_fitness") for r in res.results}  # noqa: E731
+    return PoolResult(
+        n_runs, steps, workers, round(t_serial, 2), round(t_pool, 2), round(t_pool / t_serial, 3),
+        fit(serial) == fit(pool),
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+    )

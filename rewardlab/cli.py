@@ -11,7 +11,7 @@
     rewardlab compare SPEC|SUITE            run an experiment grid (local pool or Ray), resumable
     rewardlab report EXPERIMENT_DIR         plots + HTML + Markdown for an experiment
     rewardlab distance --task T A B         EPIC / STARC distance between two rewards
-    rewardlab bench                         reward-wrapper overhead over raw vector-env stepping
+    rewardlab bench [wrapper|pool]          reward-wrapper overhead; local-pool speed-up
 """
 
 from __future__ import annotations
@@ -42,11 +42,10 @@ class CLIError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from envs.registry import UnknownTaskError
+    from rewardlab.experiment.grid import GridSpecError
     from rewardlab.experiment.store import RunExistsError, RunStoreError
     from rewardlab.rewards.base import RewardError
     from rewardlab.rewards.registry import RewardSpecError
-
-    from rewardlab.experiment.grid import GridSpecError
 
     return (CLIError, UnknownTaskError, RewardSpecError, RewardError, RunExistsError, RunStoreError, GridSpecError, ValueError)
 
@@ -391,15 +390,25 @@ def cmd_distance(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rewardlab.bench import as_dict, wrapper_overhead
+    from rewardlab.bench import as_dict, pool_speedup, wrapper_overhead
 
-    rows = []
-    for task in args.tasks.split(","):
-        res = wrapper_overhead(task, args.reward, args.n_envs, args.seconds, args.repeats)
-        rows.append(as_dict(res))
+    rows: list[dict[str, Any]] = []
+    if args.kind == "wrapper":
+        for task in args.tasks.split(","):
+            res = wrapper_overhead(task, args.reward, args.n_envs, args.seconds, args.repeats)
+            rows.append(as_dict(res))
+            console.print(
+                f"{res.task} reward={res.reward} n_envs={res.n_envs}: raw {res.raw_steps_per_s:,.0f} env-steps/s, "
+                f"wrapped {res.wrapped_steps_per_s:,.0f} env-steps/s, overhead ratio {res.ratio:.3f}x"
+            )
+    else:
+        from dataclasses import asdict
+
+        pr = pool_speedup(args.runs, args.steps, args.workers)
+        rows.append(asdict(pr))
         console.print(
-            f"{res.task} reward={res.reward} n_envs={res.n_envs}: raw {res.raw_steps_per_s:,.0f} env-steps/s, "
-            f"wrapped {res.wrapped_steps_per_s:,.0f} env-steps/s, overhead ratio {res.ratio:.3f}x"
+            f"{pr.runs} runs x {pr.steps_per_run} steps: serial {pr.serial_s:.1f} s, {pr.workers}-worker pool "
+            f"{pr.pool_s:.1f} s, ratio {pr.ratio:.2f}x; same results: {pr.same_results}"
         )
     if args.out:
         from rewardlab.experiment.store import atomic_write_json
@@ -487,7 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--seed", type=int, default=0)
     rb.set_defaults(fn=cmd_random)
 
-    b = sub.add_parser("bench", help="reward-wrapper overhead over raw vector-env stepping")
+    b = sub.add_parser("bench", help="benchmarks: reward-wrapper overhead, or local-pool speed-up")
+    b.add_argument("kind", nargs="?", default="wrapper", choices=["wrapper", "pool"])
+    b.add_argument("--runs", type=int, default=4, help="pool: independent runs")
+    b.add_argument("--steps", type=int, default=20_000, help="pool: steps per run")
+    b.add_argument("--workers", type=int, default=2, help="pool: worker processes")
     b.add_argument("--tasks", default="CartPole-v1,HalfCheetah-v5", help="comma-separated task ids")
     b.add_argument("--reward", default="hand")
     b.add_argument("--n-envs", type=int, default=16)
