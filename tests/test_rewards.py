@@ -62,7 +62,7 @@ def test_potential_shaping_preserves_optimal_policy_on_random_mdps(seed: int) ->
     phi_table = rng.normal(scale=5.0, size=S)  # large potentials: a wrong sign would flip policies
     shaper = PotentialShaping(lambda v: phi_table[v.s], gamma=gamma, base=FunctionReward(lambda v: np.zeros(len(v.s)), "zero"))
 
-    s, a, s2 = np.meshgrid(np.arange(S), np.arange(A), np.arange(S), indexing="ij")
+    s, _a, s2 = np.meshgrid(np.arange(S), np.arange(A), np.arange(S), indexing="ij")
     b = batch_from(s.ravel(), s2.ravel(), term[s2.ravel()])
     F = shaper.compute(b).total.reshape(S, A, S)
     Q = value_iteration(P, R, gamma, term)
@@ -141,7 +141,7 @@ def test_nan_wrong_shape_and_unstable_components_raise() -> None:
     from rewardlab.rewards.base import check_terms
 
     # finiteness is checked once per step by the wrapper (check_terms), naming the component
-    with pytest.raises(RewardError, match="NaN or inf.*bad"):
+    with pytest.raises(RewardError, match=r"NaN or inf.*bad"):
         check_terms(FunctionReward(lambda v: {"ok": v.s * 1.0, "bad": np.array([1.0, np.nan, 0.0])}, "f").compute(bt), 3, "f")
     with pytest.raises(RewardError, match=r"shape \(2,\); expected \(3,\)"):
         FunctionReward(lambda v: np.ones(2), "f").compute(bt)
