@@ -22,7 +22,9 @@ import gymnasium as gym
 import numpy as np
 
 from envs.registry import Fitness, HandReward, ObsField, Task, register_task
-from envs.wrappers import InfoFields
+from envs.wrappers import InfoFields, route_mujoco_warnings
+
+route_mujoco_warnings()
 
 # -- shared helpers ------------------------------------------------------------------------
 

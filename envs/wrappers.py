@@ -39,3 +39,25 @@ class InfoFields(gym.Wrapper, gym.utils.RecordConstructorArgs):
         obs, reward, terminated, truncated, info = self.env.step(action)
         info.update(self._fields(self.env.unwrapped))
         return obs, reward, terminated, truncated, info
+
+
+def route_mujoco_warnings() -> None:
+    """Send MuJoCo's C-level warnings to Python logging instead of stderr and MUJOCO_LOG.TXT.
+
+    MuJoCo 4 warns that gymnasium's half_cheetah.xml uses the deprecated ``settotalmass``
+    attribute on every load (and writes MUJOCO_LOG.TXT into the working directory). That one
+    is logged at DEBUG; every other MuJoCo warning (instabilities, NaN in QACC, ...) at WARNING.
+    """
+    import logging
+
+    try:
+        import mujoco
+    except ImportError:  # pragma: no cover - MuJoCo is a dependency, but stay importable without it
+        return
+    log = logging.getLogger("mujoco")
+
+    def handler(msg: str) -> None:
+        level = logging.DEBUG if "settotalmass" in msg else logging.WARNING
+        log.log(level, msg.strip())
+
+    mujoco.set_mju_user_warning(handler)
