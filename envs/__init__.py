@@ -3,6 +3,7 @@
 Importing ``envs`` registers every task (and the lab's own gymnasium ids, ``rewardlab/...``).
 """
 
+from envs import behaviours, classic, minigrid_tasks, mujoco_tasks  # noqa: F401  (registers tasks)
 from envs.registry import (
     Fitness,
     HandReward,
@@ -14,8 +15,6 @@ from envs.registry import (
     register_task,
 )
 from envs.state_view import StateView
-
-from envs import behaviours, classic, minigrid_tasks, mujoco_tasks  # noqa: E402,F401  (registers tasks)
 
 __all__ = [
     "Fitness",

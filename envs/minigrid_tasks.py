@@ -438,7 +438,7 @@ KEYCORRIDOR_S3R1 = _task(
     "door_open is the locked door. MiniGrid's own reward is 1 - 0.9 * steps / 270 on picking up the ball.",
     max_steps=270,
     dist_scale=6,
-    budgets={"default": 500_000, "ppo": 500_000, "a2c": 1_000_000, "dqn": 1_000_000},
+    budgets={"default": 300_000, "ppo": 300_000, "a2c": 600_000, "dqn": 600_000},
     key=True,
     door=True,
     target="object",
@@ -452,7 +452,7 @@ MULTIROOM_N2_S4 = _task(
     "1 - 0.9 * steps / 40 on reaching the goal.",
     max_steps=40,
     dist_scale=10,
-    budgets={"default": 300_000, "ppo": 300_000, "a2c": 600_000, "dqn": 600_000},
+    budgets={"default": 200_000, "ppo": 200_000, "a2c": 400_000, "dqn": 400_000},
     door=True,
 )
 
