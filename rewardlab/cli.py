@@ -11,6 +11,8 @@
     rewardlab compare SPEC|SUITE            run an experiment grid (local pool or Ray), resumable
     rewardlab report EXPERIMENT_DIR         plots + HTML + Markdown for an experiment
     rewardlab distance --task T A B         EPIC / STARC distance between two rewards
+    rewardlab search --task T ...           reward search (LLM or mutation backend) with reflection
+    rewardlab replay SEARCH_DIR             re-train a search's best reward, no LLM
     rewardlab bench [wrapper|pool]          reward-wrapper overhead; local-pool speed-up
 """
 
@@ -389,6 +391,59 @@ def cmd_distance(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    import importlib
+
+    search_mod = importlib.import_module("llm_reward.search")  # rewardlab reaches llm_reward by name
+    cfg = search_mod.SearchConfig(
+        task=args.task, iterations=args.iterations, samples=args.samples, backend=args.backend, model=args.model,
+        base_url=args.base_url, api_key_env=args.api_key_env, temperature=args.temperature, cassette=args.cassette,
+        cassette_mode=args.cassette_mode, context=args.context, agent=args.agent, steps=args.steps, seed=args.seed,
+        selection=args.selection, retrain_top=args.retrain_top, retrain_seeds=args.retrain_seeds,
+        max_repairs=args.max_repairs, executor=args.executor, workers=args.workers, address=args.address,
+        budget_usd=args.budget_usd, budget_tokens=args.budget_tokens, name=args.name, human_notes=args.notes,
+    )
+    try:
+        st = search_mod.search(cfg, runs_dir=args.runs_dir, log=lambda m: console.print(escape(str(m))))
+    except search_mod.SearchError as e:
+        raise CLIError(str(e)) from None
+    table = Table(title=f"reward search on {cfg.task}: best candidate per iteration (score: {cfg.selection})")
+    for col in ("iteration", "candidate", "score", "final fitness"):
+        table.add_column(col)
+    for b in st["best_per_iteration"]:
+        table.add_row(str(b["iteration"]), str(b["candidate"]), _num(b["score"]), _num(b["final_fitness"]))
+    console.print(table)
+    fin = st.get("final") or {}
+    for c in fin.get("candidates", []):
+        console.print(f"re-trained {c['candidate']} on seeds {fin['seeds']}: fitness {[round(x, 3) for x in c['retrain_fitness']]}, mean {_num(c['retrain_mean'])}")
+    if fin.get("best"):
+        console.print(f"best: {fin['best']}; replay with `rewardlab replay {Path(args.runs_dir or 'runs') / cfg.folder()}`")
+    return 0
+
+
+def _num(x: Any) -> str:
+    return "-" if x is None else f"{x:.3g}"
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Re-train a search's best reward with no LLM involved."""
+    from rewardlab.experiment.runner import RunConfig, run_config
+
+    sdir = Path(args.search_dir)
+    best = sdir / "best_reward.py"
+    if not best.is_file():
+        raise CLIError(f"{sdir} has no best_reward.py (is it a finished search directory?)")
+    meta = json.loads((sdir / "best.json").read_text())
+    fits = []
+    for seed in range(args.seeds):
+        cfg = RunConfig(task=meta["task"], reward=f"llm:{best}", agent=args.agent, steps=args.steps, seed=seed,
+                        experiment=args.experiment, run_id=f"replay__{sdir.name}__s{seed}")
+        res = run_config(cfg, runs_dir=args.runs_dir, progress=not args.no_progress)
+        fits.append(res.summary.get("fitness_mean"))
+        console.print(f"seed {seed}: fitness {_num(fits[-1])}, success {res.summary.get('success_rate', 0):.0%}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from rewardlab.bench import as_dict, pool_speedup, wrapper_overhead
 
@@ -489,6 +544,45 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--seed", type=int, default=0)
     ds.add_argument("--json", action="store_true", help="also print the full result")
     ds.set_defaults(fn=cmd_distance)
+
+    se = sub.add_parser("search", help="LLM (or mutation) reward search with reflection: write, validate, train, reflect")
+    se.add_argument("--task", required=True)
+    se.add_argument("--iterations", type=int, default=3)
+    se.add_argument("--samples", type=int, default=4, help="reward programs per iteration")
+    se.add_argument("--backend", default="mutation", choices=["mutation", "openai"])
+    se.add_argument("--model", default="gpt-4o-mini")
+    se.add_argument("--base-url", default=None, help="OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio)")
+    se.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    se.add_argument("--temperature", type=float, default=1.0)
+    se.add_argument("--cassette", default=None, help="record/replay directory (default: SEARCH_DIR/cassette)")
+    se.add_argument("--cassette-mode", default="auto", choices=["auto", "replay", "record"])
+    se.add_argument("--context", default="state_class", choices=["state_class", "observation_table", "env_source"])
+    se.add_argument("--agent", default="ppo")
+    se.add_argument("--steps", type=int, default=None, help="training steps per candidate")
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--selection", default="max", choices=["max", "final", "iqm"])
+    se.add_argument("--retrain-top", type=int, default=2)
+    se.add_argument("--retrain-seeds", type=int, default=3)
+    se.add_argument("--max-repairs", type=int, default=1)
+    se.add_argument("--executor", default="local", choices=["local", "serial", "ray"])
+    se.add_argument("--workers", type=int, default=None)
+    se.add_argument("--address", default=None)
+    se.add_argument("--budget-usd", type=float, default=None)
+    se.add_argument("--budget-tokens", type=int, default=None)
+    se.add_argument("--notes", default=None, help="free-text human feedback added to every prompt")
+    se.add_argument("--name", default=None, help="search folder under the runs root")
+    se.add_argument("--runs-dir", default=None)
+    se.set_defaults(fn=cmd_search)
+
+    rpl = sub.add_parser("replay", help="re-train a search's best reward, no LLM")
+    rpl.add_argument("search_dir")
+    rpl.add_argument("--seeds", type=int, default=3)
+    rpl.add_argument("--steps", type=int, default=None)
+    rpl.add_argument("--agent", default="ppo")
+    rpl.add_argument("--experiment", default="replay")
+    rpl.add_argument("--runs-dir", default=None)
+    rpl.add_argument("--no-progress", action="store_true")
+    rpl.set_defaults(fn=cmd_replay)
 
     rb = sub.add_parser("random", help="fitness of a uniform random policy (the floor to beat)")
     rb.add_argument("task")

@@ -40,6 +40,11 @@ class UserReward:
 
 _USER_REWARDS: dict[str, UserReward] = {}
 
+#: ``prefix:rest`` reward specs resolved by other packages, reached by name so that importing
+#: ``rewardlab`` never imports them: ``llm:path/reward.py`` is LLM-written code, loaded with the
+#: sandbox's restricted builtins after its static check.
+SPEC_PREFIXES: dict[str, str] = {"llm": "llm_reward.loader:reward_from_spec"}
+
 
 def reward(
     name: str | Callable[..., Any] | None = None, *, tasks: str | tuple[str, ...] | None = None, description: str = ""
@@ -78,6 +83,12 @@ def available_rewards(task: Task) -> list[str]:
 def resolve_reward(spec: str, task: Task) -> RewardSource:
     """Build the RewardSource a spec names for ``task``; raises :class:`RewardSpecError`."""
     spec = spec.strip()
+    prefix, sep, rest = spec.partition(":")
+    if sep and prefix in SPEC_PREFIXES:
+        import importlib
+
+        mod, _, fn = SPEC_PREFIXES[prefix].partition(":")
+        return getattr(importlib.import_module(mod), fn)(rest, task)
     if not spec:
         raise RewardSpecError(f"empty reward spec; valid rewards for {task.id}: {', '.join(available_rewards(task))}")
     if _looks_like_file(spec):

@@ -1,0 +1,346 @@
+"""The reward-search loop (Eureka-style, with reflection): write -> validate -> train -> reflect.
+
+Each iteration asks the backend (an LLM through :mod:`llm_reward.client`, or the LLM-free
+:class:`~llm_reward.mutation.MutationBackend`) for ``samples`` reward programs, extracts and
+validates each in the sandbox on real stored transitions (repairing failures with the trimmed
+error, up to ``max_repairs`` times), trains every valid candidate as an ordinary lab run through the
+experiment executors (in parallel), reflects on each run, and selects. The best candidate's code and
+reflection go into the next prompt. At the end the top candidates are re-trained on fresh seeds
+before one is declared best, so an early spike cannot win.
+
+Everything is persisted under ``<runs_root>/<name>/``::
+
+    search.json                 config, progress, lineage, best so far (atomic writes)
+    transitions.npz             the stored transitions candidates are validated on
+    iter_<i>/prompt.json        the messages sent
+    iter_<i>/cand_<j>/          response.txt, reward.py, validation.json, reflection.json, meta.json
+    <run ids>/                  the training runs (ordinary run directories)
+    best.json, best_reward.py   the declared best after re-training
+
+A killed search re-run with the same command resumes: finished iterations are not redone, LLM
+calls replay from the cassette (``auto`` mode) instead of being paid again, finished runs are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.registry import Task, get_task
+from rewardlab.experiment.executors import make_executor
+from rewardlab.experiment.grid import run_state
+from rewardlab.experiment.runner import RunConfig
+from rewardlab.experiment.store import RunDir, atomic_write_json, atomic_write_text, read_json, runs_root
+
+SELECTIONS = ("max", "final", "iqm")
+
+
+@dataclass
+class SearchConfig:
+    """A reward search. Saved as ``search.json``; a resumed search must match it.
+
+    :param task: task id.
+    :param iterations: search iterations.
+    :param samples: reward programs per iteration.
+    :param backend: ``mutation`` (offline, no LLM) or ``openai`` (any OpenAI-compatible server).
+    :param model: model name for ``openai``.
+    :param base_url: server URL for ``openai`` (OpenAI, vLLM, Ollama, llama.cpp, LM Studio).
+    :param cassette: cassette directory (record/replay); ``None`` for ``<search dir>/cassette``.
+    :param cassette_mode: ``auto`` (replay hits, record misses), ``replay`` (no network) or ``record``.
+    :param context: ``state_class`` (Text2Reward-style), ``observation_table`` or ``env_source``.
+    :param steps: training steps per candidate (``None``: the task's budget).
+    :param selection: ``max`` (max over training, Eureka), ``final`` (mean of the last evaluations),
+        ``iqm`` (IQM of the final evaluation episodes).
+    :param retrain_top: candidates re-trained at the end.
+    :param retrain_seeds: seeds for each re-training (>= 3 so spikes do not win).
+    :param max_repairs: repair attempts per invalid candidate.
+    :param name: the search folder (default ``search__<task>__<backend>``).
+    """
+
+    task: str
+    iterations: int = 3
+    samples: int = 4
+    backend: str = "mutation"
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = 1.0
+    cassette: str | None = None
+    cassette_mode: str = "auto"
+    context: str = "state_class"
+    agent: str = "ppo"
+    steps: int | None = None
+    seed: int = 0
+    selection: str = "max"
+    final_k: int = 3
+    retrain_top: int = 2
+    retrain_seeds: int = 3
+    max_repairs: int = 1
+    executor: str = "local"
+    workers: int | None = None
+    address: str | None = None
+    budget_usd: float | None = None
+    budget_tokens: int | None = None
+    n_transitions: int = 256
+    eval_every: int = 0
+    eval_episodes: int = 5
+    final_episodes: int = 10
+    name: str | None = None
+    human_notes: str | None = None
+
+    def folder(self) -> str:
+        return self.name or f"search__{self.task.replace('/', '_')}__{self.backend}"
+
+    def identity(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("iterations", "executor", "workers", "address", "budget_usd", "budget_tokens", "cassette_mode"):
+            d.pop(k)
+        return d
+
+
+@dataclass
+class Candidate:
+    id: str
+    iteration: int
+    index: int
+    parent: str | None
+    valid: bool
+    label: str
+    message: str
+    repairs: int
+    run_id: str | None = None
+    score: float | None = None
+    final_fitness: float | None = None
+    success_rate: float | None = None
+
+
+@dataclass
+class SearchState:
+    config: dict[str, Any]
+    next_iteration: int = 0
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    best: str | None = None
+    best_per_iteration: list[dict[str, Any]] = field(default_factory=list)
+    final: dict[str, Any] | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+class SearchError(RuntimeError):
+    pass
+
+
+def _state_fields(task: Task) -> list[str]:
+    """Scalar float fields of the task's state view (what the mutation backend may combine)."""
+    from rewardlab.wrappers import make_vector_env
+
+    venv = make_vector_env(task, 2)
+    obs, info = venv.reset(seed=0)
+    venv.close()
+    fields = task.view(obs, info)
+    out = []
+    for k, v in fields.items():
+        a = np.asarray(v)
+        if a.ndim == 1 and a.dtype.kind == "f":
+            out.append(k)
+    return out
+
+
+def make_backend(cfg: SearchConfig, task: Task, search_dir: Path) -> Any:
+    if cfg.backend == "mutation":
+        from llm_reward.mutation import MutationBackend
+
+        return MutationBackend(_state_fields(task), seed=cfg.seed)
+    if cfg.backend == "openai":
+        from llm_reward.backend import Usage
+        from llm_reward.cassette import Cassette
+        from llm_reward.client import OpenAIBackend
+
+        cas = Cassette(cfg.cassette or str(search_dir / "cassette"), mode=cfg.cassette_mode)
+        usage = Usage(max_tokens=cfg.budget_tokens, max_usd=cfg.budget_usd, count_replayed=True)
+        return OpenAIBackend(
+            cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env, temperature=cfg.temperature,
+            seed=cfg.seed, cassette=cas, usage=usage,
+        )
+    raise SearchError(f"unknown backend {cfg.backend!r}; valid: mutation, openai")
+
+
+def _messages(task: Task, cfg: SearchConfig, best_code: str | None, best_reflection: dict[str, Any] | None) -> list[dict[str, str]]:
+    from llm_reward import prompts
+
+    feedback = None
+    if best_code is not None and best_reflection is not None:
+        feedback = (
+            "Here is the best reward function so far:\n```python\n" + best_code + "```\n"
+            + best_reflection["text"] + "\nStatistics as JSON:\n```json\n"
+            + json.dumps(best_reflection["stats"]) + "\n```\n"
+            "Write an improved reward function. Keep components that correlate with fitness, fix or drop "
+            "the others, and rescale components whose magnitude dominates without helping."
+        )
+    msgs = prompts.build_messages(task, cfg.context, feedback=feedback, human_notes=cfg.human_notes)
+    prompts.assert_no_leak(msgs, task)
+    return msgs
+
+
+def _score(run_dir: Path, selection: str, final_k: int) -> tuple[float | None, float | None, float | None]:
+    rd = RunDir(run_dir)
+    summary = rd.summary()
+    if summary is None:
+        return None, None, None
+    rows = rd.metrics()
+    train = [r["fitness"] for r in rows if r.get("kind") == "train"]
+    evals = [r["fitness"] for r in rows if r.get("kind") == "eval"]
+    if selection == "max":
+        score = max(train + evals) if train or evals else summary["fitness_mean"]
+    elif selection == "final":
+        score = float(np.mean(evals[-final_k:])) if evals else summary["fitness_mean"]
+    else:
+        from rewardlab.analysis.stats import iqm
+
+        score = iqm(np.asarray(summary.get("eval_fitness") or [summary["fitness_mean"]]))
+    return float(score), summary["fitness_mean"], summary["success_rate"]
+
+
+def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool = True, log: Any = print) -> dict[str, Any]:
+    """Run (or resume) a reward search; returns the final state as a dict."""
+    from llm_reward import prompts
+    from llm_reward.code import extract_code
+    from llm_reward.reflection import reflect
+    from llm_reward.sandbox import validate_candidate
+    from llm_reward.transitions import collect_transitions, load_transitions, save_transitions
+
+    if cfg.selection not in SELECTIONS:
+        raise SearchError(f"selection must be one of {SELECTIONS}, got {cfg.selection!r}")
+    if cfg.retrain_seeds < 1 or cfg.samples < 1 or cfg.iterations < 1:
+        raise SearchError("iterations, samples and retrain_seeds must be positive")
+    task = get_task(cfg.task)
+    cfg.task = task.id
+    root = runs_root(runs_dir)
+    sdir = root / cfg.folder()
+    sdir.mkdir(parents=True, exist_ok=True)
+    state_path = sdir / "search.json"
+    if state_path.exists():
+        st = SearchState(**read_json(state_path))
+        if {k: v for k, v in st.config.items() if k in cfg.identity()} != cfg.identity():
+            raise SearchError(f"{sdir} holds a search with a different config; use another --name")
+        log(f"resuming {sdir}: iteration {st.next_iteration} of {cfg.iterations}")
+    else:
+        st = SearchState(config=cfg.identity())
+    tpath = sdir / "transitions.npz"
+    if not tpath.exists():
+        save_transitions(tpath, collect_transitions(task, n_steps=cfg.n_transitions, seed=cfg.seed))
+    transitions = load_transitions(tpath)
+    backend = make_backend(cfg, task, sdir)
+    executor = make_executor(cfg.executor, cfg.workers, cfg.address)
+    cands = {c["id"]: c for c in st.candidates}
+
+    def save() -> None:
+        st.candidates = list(cands.values())
+        usage = getattr(backend, "usage", None)
+        if usage is not None and hasattr(usage, "to_dict"):
+            st.usage = usage.to_dict()
+        atomic_write_json(state_path, asdict(st))
+
+    def run_cfg(cid: str, seed: int, suffix: str = "") -> RunConfig:
+        return RunConfig(
+            task=task.id, reward=f"llm:{sdir / cid.replace('/', '_') / 'reward.py'}", agent=cfg.agent,
+            steps=cfg.steps, seed=seed, experiment=cfg.folder(), run_id=f"{cid.replace('/', '_')}{suffix}__s{seed}",
+            n_eval_episodes=cfg.final_episodes, eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes,
+        )
+
+    for it in range(st.next_iteration, cfg.iterations):
+        t0 = time.time()
+        best = cands.get(st.best) if st.best else None
+        best_code = (sdir / best["dir"] / "reward.py").read_text() if best else None
+        best_refl = json.loads((sdir / best["dir"] / "reflection.json").read_text()) if best else None
+        messages = _messages(task, cfg, best_code, best_refl)
+        idir = sdir / f"iter_{it}"
+        idir.mkdir(exist_ok=True)
+        atomic_write_json(idir / "prompt.json", messages)
+        completions = backend.generate(messages, cfg.samples, tag=f"iter{it}")
+        jobs: list[tuple[str, RunConfig]] = []
+        for j, comp in enumerate(completions):
+            cid = f"iter_{it}/cand_{j}"
+            cdir = sdir / cid
+            cdir.mkdir(parents=True, exist_ok=True)
+            text, repairs = comp.text, 0
+            while True:
+                atomic_write_text(cdir / ("response.txt" if repairs == 0 else f"response_repair{repairs}.txt"), text)
+                ext = extract_code(text)
+                atomic_write_text(cdir / "reward.py", ext.source)
+                res = validate_candidate(ext.source, task, transitions, scratch_dir=cdir / "sandbox")
+                atomic_write_json(cdir / "validation.json", _jsonable(res))
+                if res.ok or repairs >= cfg.max_repairs:
+                    break
+                repairs += 1
+                fix = messages + [
+                    {"role": "assistant", "content": text},
+                    {"role": "user", "content": prompts.error_feedback(f"{res.label}: {res.message}\n{res.traceback_trimmed}")},
+                ]
+                text = backend.generate(fix, 1, tag=f"iter{it}/cand{j}/repair{repairs}")[0].text
+            c = Candidate(cid, it, j, st.best, bool(res.ok), res.label, res.message, repairs)
+            cands[cid] = {**asdict(c), "dir": cid}
+            if res.ok:
+                rc = run_cfg(cid, cfg.seed)
+                cands[cid]["run_id"] = rc.run_id
+                jobs.append((cid, rc))
+            log(f"iter {it} cand {j}: {'valid' if res.ok else 'INVALID ' + res.label} {'' if res.ok else res.message[:100]}")
+        save()
+        todo = [rc for _, rc in jobs if run_state(rc, str(root)) != "done"]
+        executor.map(todo, str(root), lambda *a: None)
+        best_it = None
+        for cid, rc in jobs:
+            rdir = root / cfg.folder() / (rc.run_id or "")
+            score, fit, succ = _score(rdir, cfg.selection, cfg.final_k)
+            cands[cid].update(score=score, final_fitness=fit, success_rate=succ)
+            if score is None:
+                continue
+            refl = reflect(rdir)
+            atomic_write_json(sdir / cid / "reflection.json", {"text": refl.to_text(task.fitness.unit), "stats": refl.stats_json(), "full": refl.as_dict()})
+            if best_it is None or score > cands[best_it]["score"]:
+                best_it = cid
+        if best_it is not None:
+            st.best_per_iteration.append({"iteration": it, "candidate": best_it, "score": cands[best_it]["score"],
+                                          "final_fitness": cands[best_it]["final_fitness"]})
+            if st.best is None or cands[best_it]["score"] >= (cands[st.best]["score"] or -np.inf):
+                st.best = best_it
+        else:
+            st.best_per_iteration.append({"iteration": it, "candidate": None, "score": None, "final_fitness": None})
+        st.next_iteration = it + 1
+        save()
+        log(f"iteration {it}: {len(jobs)}/{len(completions)} valid; best {st.best} "
+            f"(score {cands[st.best]['score'] if st.best else None}); {time.time() - t0:.0f} s")
+
+    # re-train the top candidates on fresh seeds; the best mean final fitness over seeds wins
+    ranked = sorted((c for c in cands.values() if c.get("score") is not None), key=lambda c: -c["score"])
+    top = ranked[: cfg.retrain_top]
+    seeds = [cfg.seed + 1000 + k for k in range(cfg.retrain_seeds)]
+    jobs2 = [(c["id"], run_cfg(c["id"], s, "_retrain")) for c in top for s in seeds]
+    executor.map([rc for _, rc in jobs2 if run_state(rc, str(root)) != "done"], str(root), lambda *a: None)
+    final = []
+    for c in top:
+        fits = []
+        for cid, rc in jobs2:
+            if cid == c["id"]:
+                s = RunDir(root / cfg.folder() / (rc.run_id or "")).summary()
+                if s:
+                    fits.append(s["fitness_mean"])
+        final.append({"candidate": c["id"], "search_score": c["score"], "retrain_fitness": fits,
+                      "retrain_mean": float(np.mean(fits)) if fits else None})
+    final.sort(key=lambda d: -(d["retrain_mean"] if d["retrain_mean"] is not None else -np.inf))
+    st.final = {"seeds": seeds, "candidates": final, "best": final[0]["candidate"] if final else None}
+    save()
+    if final:
+        best_dir = sdir / final[0]["candidate"]
+        atomic_write_text(sdir / "best_reward.py", (best_dir / "reward.py").read_text())
+        atomic_write_json(sdir / "best.json", {**final[0], "task": task.id, "reward_file": str(sdir / "best_reward.py")})
+    return asdict(st)
+
+
+def _jsonable(res: Any) -> dict[str, Any]:
+    d = asdict(res) if hasattr(res, "__dataclass_fields__") else dict(res)
+    return json.loads(json.dumps(d, default=str))
