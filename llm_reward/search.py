@@ -277,10 +277,7 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
                 if res.ok or repairs >= cfg.max_repairs:
                     break
                 repairs += 1
-                fix = messages + [
-                    {"role": "assistant", "content": text},
-                    {"role": "user", "content": prompts.error_feedback(f"{res.label}: {res.message}\n{res.traceback_trimmed}")},
-                ]
+                fix = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": prompts.error_feedback(f"{res.label}: {res.message}\n{res.traceback_trimmed}")}]
                 text = backend.generate(fix, 1, tag=f"iter{it}/cand{j}/repair{repairs}")[0].text
             c = Candidate(cid, it, j, st.best, bool(res.ok), res.label, res.message, repairs)
             cands[cid] = {**asdict(c), "dir": cid}
