@@ -247,7 +247,7 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
 
     def run_cfg(cid: str, seed: int, suffix: str = "") -> RunConfig:
         return RunConfig(
-            task=task.id, reward=f"llm:{sdir / cid.replace('/', '_') / 'reward.py'}", agent=cfg.agent,
+            task=task.id, reward=f"llm:{sdir / cid / 'reward.py'}", agent=cfg.agent,
             steps=cfg.steps, seed=seed, experiment=cfg.folder(), run_id=f"{cid.replace('/', '_')}{suffix}__s{seed}",
             n_eval_episodes=cfg.final_episodes, eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes,
         )
@@ -288,7 +288,9 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
             log(f"iter {it} cand {j}: {'valid' if res.ok else 'INVALID ' + res.label} {'' if res.ok else res.message[:100]}")
         save()
         todo = [rc for _, rc in jobs if run_state(rc, str(root)) != "done"]
-        executor.map(todo, str(root), lambda *a: None)
+        for r in executor.map(todo, str(root), lambda *a: None):
+            if r.status != "done":
+                log(f"run {r.run_id} {r.status}: {(r.error or '').splitlines()[0] if r.error else ''}")
         best_it = None
         for cid, rc in jobs:
             rdir = root / cfg.folder() / (rc.run_id or "")
@@ -317,7 +319,9 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
     top = ranked[: cfg.retrain_top]
     seeds = [cfg.seed + 1000 + k for k in range(cfg.retrain_seeds)]
     jobs2 = [(c["id"], run_cfg(c["id"], s, "_retrain")) for c in top for s in seeds]
-    executor.map([rc for _, rc in jobs2 if run_state(rc, str(root)) != "done"], str(root), lambda *a: None)
+    for r in executor.map([rc for _, rc in jobs2 if run_state(rc, str(root)) != "done"], str(root), lambda *a: None):
+        if r.status != "done":
+            log(f"re-training run {r.run_id} {r.status}: {(r.error or '').splitlines()[0] if r.error else ''}")
     final = []
     for c in top:
         fits = []
