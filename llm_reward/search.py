@@ -68,7 +68,8 @@ class SearchConfig:
     backend: str = "mutation"
     model: str = "gpt-4o-mini"
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str | None = "OPENAI_API_KEY"
+    timeout_s: float = 60.0
     temperature: float = 1.0
     cassette: str | None = None
     cassette_mode: str = "auto"
@@ -98,7 +99,8 @@ class SearchConfig:
 
     def identity(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("iterations", "executor", "workers", "address", "budget_usd", "budget_tokens", "cassette_mode"):
+        for k in ("iterations", "executor", "workers", "address", "budget_usd", "budget_tokens", "cassette_mode",
+                  "timeout_s", "base_url", "api_key_env"):
             d.pop(k)
         return d
 
@@ -163,8 +165,8 @@ def make_backend(cfg: SearchConfig, task: Task, search_dir: Path) -> Any:
         cas = Cassette(cfg.cassette or str(search_dir / "cassette"), mode=cfg.cassette_mode)
         usage = Usage(max_tokens=cfg.budget_tokens, max_usd=cfg.budget_usd, count_replayed=True)
         return OpenAIBackend(
-            cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env, temperature=cfg.temperature,
-            seed=cfg.seed, cassette=cas, usage=usage,
+            cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env or None, temperature=cfg.temperature,
+            seed=cfg.seed, cassette=cas, usage=usage, timeout_s=cfg.timeout_s,
         )
     raise SearchError(f"unknown backend {cfg.backend!r}; valid: mutation, openai")
 

@@ -1,0 +1,62 @@
+"""The reward-search loop end to end: mutation backend offline, and a live OpenAI-compatible
+server (through the real openai client) with injected faults, then resume from the cassette."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from llm_reward.search import SearchConfig, search
+from llm_reward.testing import ScriptedChatServer
+
+GOOD = '''Here is a reward.
+```python
+import numpy as np
+
+def compute_reward(s):
+    upright = np.cos(s.theta)
+    centered = -0.1 * s.x ** 2
+    return upright + centered, {"upright": upright, "centered": centered}
+```
+'''
+BROKEN = "```python\nimport os\ndef compute_reward(s):\n    return s.x, {'x': s.x}\n```"
+
+SMALL = dict(task="CartPole-v1", iterations=2, samples=2, steps=1024, retrain_top=1, retrain_seeds=1,
+             executor="serial", eval_every=-1, final_episodes=2, n_transitions=64)
+
+
+def test_mutation_search_persists_everything_and_resumes(tmp_path: Path) -> None:
+    st = search(SearchConfig(**SMALL), runs_dir=tmp_path, log=lambda m: None)
+    sdir = tmp_path / "search__CartPole-v1__mutation"
+    assert st["next_iteration"] == 2 and len(st["candidates"]) == 4
+    for c in st["candidates"]:
+        d = sdir / c["dir"]
+        for f in ("response.txt", "reward.py", "validation.json"):
+            assert (d / f).is_file(), (d, f)
+        if c["valid"]:
+            assert (d / "reflection.json").is_file()
+    assert all(c["parent"] is not None for c in st["candidates"] if c["iteration"] == 1)
+    assert (sdir / "best_reward.py").is_file() and json.loads((sdir / "best.json").read_text())["retrain_fitness"]
+    n_runs = len([p for p in sdir.iterdir() if (p / "status.json").exists()])
+    again = search(SearchConfig(**SMALL), runs_dir=tmp_path, log=lambda m: None)
+    assert again["candidates"] == st["candidates"]
+    assert len([p for p in sdir.iterdir() if (p / "status.json").exists()]) == n_runs
+
+
+def test_live_server_with_faults_then_replay_without_network(tmp_path: Path) -> None:
+    faults = {1: "429", 2: "500", 3: "malformed", 5: "timeout"}
+    with ScriptedChatServer([GOOD, BROKEN], faults=faults) as server:
+        cfg = SearchConfig(**{**SMALL, "iterations": 1}, backend="openai", model="scripted", base_url=server.url,
+                           api_key_env=None, timeout_s=1.0, max_repairs=1)
+        st = search(cfg, runs_dir=tmp_path, log=lambda m: None)
+        served = len(server.requests)
+    labels = sorted(c["label"] for c in st["candidates"])
+    assert "ok" in labels
+    assert served >= 4  # the faults were really hit and retried
+    # server gone: the same search replays from its cassette and makes no request
+    sdir = tmp_path / "search__CartPole-v1__openai"
+    (sdir / "search.json").unlink()  # forget progress, keep the cassette: every call must be a replay
+    cfg2 = SearchConfig(**{**SMALL, "iterations": 1}, backend="openai", model="scripted", base_url=server.url,
+                        api_key_env=None, timeout_s=1.0, max_repairs=1, cassette_mode="replay")
+    st2 = search(cfg2, runs_dir=tmp_path, log=lambda m: None)
+    assert [c["label"] for c in st2["candidates"]] == [c["label"] for c in st["candidates"]]
