@@ -24,6 +24,7 @@ class OverheadResult:
     raw_steps_per_s: float
     wrapped_steps_per_s: float
     ratio: float
+    ratio_iqr: tuple[float, float]
     repeats: int
     seconds_per_measure: float
     machine: str
@@ -48,8 +49,9 @@ def wrapper_overhead(
 ) -> OverheadResult:
     """Env-steps/s of a SyncVectorEnv with and without the reward wrapper.
 
-    Raw and wrapped measurements alternate, and the best of ``repeats`` of each is kept, so
-    background load affects both alike. The ratio is raw / wrapped (1.0 = no overhead).
+    Raw and wrapped measurements alternate; each adjacent pair gives one ratio raw / wrapped
+    (1.0 = no overhead), so slow drifts in machine load cancel. Reported: the median ratio over
+    ``repeats`` pairs with its interquartile range, and the best throughput of each.
     """
     task = get_task(task_id)
     source = resolve_reward(reward, task)
@@ -68,8 +70,11 @@ def wrapper_overhead(
     raw_env.close()
     wrapped_env.close()
     r, w = max(raw), max(wrapped)
+    ratios = np.array(raw) / np.array(wrapped)
+    q1, med, q3 = np.percentile(ratios, [25, 50, 75])
     return OverheadResult(
-        task.id, reward, n_envs, round(r), round(w), round(r / w, 3), repeats, seconds,
+        task.id, reward, n_envs, round(r), round(w), round(float(med), 3), (round(float(q1), 3), round(float(q3), 3)),
+        repeats, seconds,
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
     )
 

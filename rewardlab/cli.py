@@ -454,7 +454,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             rows.append(as_dict(res))
             console.print(
                 f"{res.task} reward={res.reward} n_envs={res.n_envs}: raw {res.raw_steps_per_s:,.0f} env-steps/s, "
-                f"wrapped {res.wrapped_steps_per_s:,.0f} env-steps/s, overhead ratio {res.ratio:.3f}x"
+                f"wrapped {res.wrapped_steps_per_s:,.0f} env-steps/s, overhead ratio {res.ratio:.3f}x "
+                f"(median of {res.repeats} paired measurements, IQR {res.ratio_iqr[0]:.3f}-{res.ratio_iqr[1]:.3f})"
             )
     else:
         from dataclasses import asdict
@@ -598,8 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--tasks", default="CartPole-v1,HalfCheetah-v5", help="comma-separated task ids")
     b.add_argument("--reward", default="hand")
     b.add_argument("--n-envs", type=int, default=16)
-    b.add_argument("--seconds", type=float, default=2.0, help="seconds per measurement")
-    b.add_argument("--repeats", type=int, default=5, help="alternating raw/wrapped measurements; best of each kept")
+    b.add_argument("--seconds", type=float, default=1.0, help="seconds per measurement")
+    b.add_argument("--repeats", type=int, default=11, help="alternating raw/wrapped measurement pairs")
     b.add_argument("--out", default=None, help="also write the results as JSON here")
     b.set_defaults(fn=cmd_bench)
 
