@@ -93,6 +93,8 @@ class SearchConfig:
     final_episodes: int = 10
     name: str | None = None
     human_notes: str | None = None
+    fewshot_library: str | None = None
+    fewshot_k: int = 2
 
     def folder(self) -> str:
         return self.name or f"search__{self.task.replace('/', '_')}__{self.backend}"
@@ -100,7 +102,7 @@ class SearchConfig:
     def identity(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("iterations", "executor", "workers", "address", "budget_usd", "budget_tokens", "cassette_mode",
-                  "timeout_s", "base_url", "api_key_env"):
+                  "timeout_s", "base_url", "api_key_env", "fewshot_library"):
             d.pop(k)
         return d
 
@@ -183,7 +185,12 @@ def _messages(task: Task, cfg: SearchConfig, best_code: str | None, best_reflect
             "Write an improved reward function. Keep components that correlate with fitness, fix or drop "
             "the others, and rescale components whose magnitude dominates without helping."
         )
-    msgs = prompts.build_messages(task, cfg.context, feedback=feedback, human_notes=cfg.human_notes)
+    fewshot: list[Any] = []
+    if cfg.fewshot_library and Path(cfg.fewshot_library).is_file():
+        from llm_reward.fewshot import load_library, retrieve
+
+        fewshot = list(retrieve(task, load_library(cfg.fewshot_library), k=cfg.fewshot_k).examples)
+    msgs = prompts.build_messages(task, cfg.context, fewshot=fewshot, feedback=feedback, human_notes=cfg.human_notes)
     prompts.assert_no_leak(msgs, task)
     return msgs
 
@@ -341,6 +348,14 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
         best_dir = sdir / final[0]["candidate"]
         atomic_write_text(sdir / "best_reward.py", (best_dir / "reward.py").read_text())
         atomic_write_json(sdir / "best.json", {**final[0], "task": task.id, "reward_file": str(sdir / "best_reward.py")})
+        if cfg.fewshot_library and final[0]["retrain_mean"] is not None:
+            # the library of earlier good rewards that later searches on other tasks retrieve from
+            from llm_reward.fewshot import FewShotExample, append_example
+
+            append_example(cfg.fewshot_library, FewShotExample(
+                task.id, task.family, task.description, (best_dir / "reward.py").read_text(),
+                {"retrain_fitness_mean": final[0]["retrain_mean"], "unit": task.fitness.unit},
+            ))
     return asdict(st)
 
 

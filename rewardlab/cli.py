@@ -397,11 +397,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     search_mod = importlib.import_module("llm_reward.search")  # rewardlab reaches llm_reward by name
     cfg = search_mod.SearchConfig(
         task=args.task, iterations=args.iterations, samples=args.samples, backend=args.backend, model=args.model,
-        base_url=args.base_url, api_key_env=args.api_key_env, temperature=args.temperature, cassette=args.cassette,
+        base_url=args.base_url, temperature=args.temperature, cassette=args.cassette,
         cassette_mode=args.cassette_mode, context=args.context, agent=args.agent, steps=args.steps, seed=args.seed,
         selection=args.selection, retrain_top=args.retrain_top, retrain_seeds=args.retrain_seeds,
         max_repairs=args.max_repairs, executor=args.executor, workers=args.workers, address=args.address,
         budget_usd=args.budget_usd, budget_tokens=args.budget_tokens, name=args.name, human_notes=args.notes,
+        fewshot_library=args.fewshot_library, api_key_env=args.api_key_env or None,
     )
     try:
         st = search_mod.search(cfg, runs_dir=args.runs_dir, log=lambda m: console.print(escape(str(m))))
@@ -553,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--backend", default="mutation", choices=["mutation", "openai"])
     se.add_argument("--model", default="gpt-4o-mini")
     se.add_argument("--base-url", default=None, help="OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio)")
-    se.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    se.add_argument("--api-key-env", default="OPENAI_API_KEY", help="env var holding the key ('' for keyless local servers)")
     se.add_argument("--temperature", type=float, default=1.0)
     se.add_argument("--cassette", default=None, help="record/replay directory (default: SEARCH_DIR/cassette)")
     se.add_argument("--cassette-mode", default="auto", choices=["auto", "replay", "record"])
@@ -571,6 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--budget-usd", type=float, default=None)
     se.add_argument("--budget-tokens", type=int, default=None)
     se.add_argument("--notes", default=None, help="free-text human feedback added to every prompt")
+    se.add_argument("--fewshot-library", default=None,
+                    help="JSONL library of earlier good rewards: similar tasks' rewards become few-shot examples, "
+                         "and this search's best reward is appended")
     se.add_argument("--name", default=None, help="search folder under the runs root")
     se.add_argument("--runs-dir", default=None)
     se.set_defaults(fn=cmd_search)

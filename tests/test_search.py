@@ -26,8 +26,11 @@ SMALL = dict(task="CartPole-v1", iterations=2, samples=2, steps=1024, retrain_to
 
 
 def test_mutation_search_persists_everything_and_resumes(tmp_path: Path) -> None:
-    st = search(SearchConfig(**SMALL), runs_dir=tmp_path, log=lambda m: None)
+    lib = tmp_path / "library.jsonl"
+    st = search(SearchConfig(**SMALL, fewshot_library=str(lib)), runs_dir=tmp_path, log=lambda m: None)
     sdir = tmp_path / "search__CartPole-v1__mutation"
+    entries = [json.loads(line) for line in lib.read_text().splitlines()]
+    assert len(entries) == 1 and entries[0]["task_id"] == "CartPole-v1" and "compute_reward" in entries[0]["code"]
     assert st["next_iteration"] == 2 and len(st["candidates"]) == 4
     for c in st["candidates"]:
         d = sdir / c["dir"]
