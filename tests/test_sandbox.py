@@ -312,9 +312,18 @@ def _children_of(pid: int) -> list[int]:
     return kids
 
 
+def _is_sandbox_child(pid: int) -> bool:
+    try:
+        return b"llm_reward.sandbox" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_no_sandbox_process_outlives_its_validation(corpus_results: dict) -> None:
-    assert _children_of(os.getpid()) == []
+    # only sandbox children count: other tests in the same session may leave their own helpers
+    # (a multiprocessing resource tracker, Ray) running as children of the test process
+    assert [p for p in _children_of(os.getpid()) if _is_sandbox_child(p)] == []
 
 
 KERNEL_LAYERS = """
