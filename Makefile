@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,14 +23,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow
-
 lint: $(STAMP)
 	$(BIN)/ruff check rewardlab envs agents llm_reward tests
 
 bench: $(STAMP)
-	$(BIN)/rewardlab bench --out docs/benchmarks/wrapper_overhead.json
+	$(BIN)/rewardlab bench wrapper --out docs/benchmarks/wrapper_overhead.json
+	$(BIN)/rewardlab bench pool --runs 6 --steps 30000 --out docs/benchmarks/pool_speedup.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
