@@ -392,7 +392,7 @@ def validate_candidate(
     own_root = scratch_dir is None
     root: Path | None = None
     try:
-        root = Path(tempfile.mkdtemp(prefix="rewardlab-sandbox-")) if own_root else Path(scratch_dir)  # type: ignore[arg-type]
+        root = Path(tempfile.mkdtemp(prefix="rewardlab-sandbox-")) if own_root else Path(scratch_dir).resolve()  # type: ignore[arg-type]
         root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(dir=root, prefix="candidate-"))
         if transitions is None:

@@ -228,7 +228,7 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
         raise SearchError("iterations, samples and retrain_seeds must be positive")
     task = get_task(cfg.task)
     cfg.task = task.id
-    root = runs_root(runs_dir)
+    root = runs_root(runs_dir).resolve()  # the sandbox child runs in its own cwd: paths must be absolute
     sdir = root / cfg.folder()
     sdir.mkdir(parents=True, exist_ok=True)
     state_path = sdir / "search.json"

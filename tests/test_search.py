@@ -63,3 +63,10 @@ def test_live_server_with_faults_then_replay_without_network(tmp_path: Path) -> 
                         api_key_env=None, timeout_s=1.0, max_repairs=1, cassette_mode="replay")
     st2 = search(cfg2, runs_dir=tmp_path, log=lambda m: None)
     assert [c["label"] for c in st2["candidates"]] == [c["label"] for c in st["candidates"]]
+
+
+def test_relative_runs_dir_works(tmp_path: Path, monkeypatch) -> None:
+    """The sandbox child runs in its own working directory, so relative paths must not leak into it."""
+    monkeypatch.chdir(tmp_path)
+    st = search(SearchConfig(**{**SMALL, "iterations": 1, "samples": 1}), runs_dir="rel_runs", log=lambda m: None)
+    assert [c["valid"] for c in st["candidates"]] == [True]
