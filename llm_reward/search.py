@@ -309,12 +309,12 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
                 continue
             refl = reflect(rdir)
             atomic_write_json(sdir / cid / "reflection.json", {"text": refl.to_text(task.fitness.unit), "stats": refl.stats_json(), "full": refl.as_dict()})
-            if best_it is None or score > cands[best_it]["score"]:
+            if best_it is None or _rank(cands[cid]) > _rank(cands[best_it]):
                 best_it = cid
         if best_it is not None:
             st.best_per_iteration.append({"iteration": it, "candidate": best_it, "score": cands[best_it]["score"],
                                           "final_fitness": cands[best_it]["final_fitness"]})
-            if st.best is None or cands[best_it]["score"] >= (cands[st.best]["score"] or -np.inf):
+            if st.best is None or _rank(cands[best_it]) >= _rank(cands[st.best]):
                 st.best = best_it
         else:
             st.best_per_iteration.append({"iteration": it, "candidate": None, "score": None, "final_fitness": None})
@@ -324,7 +324,7 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
             f"(score {cands[st.best]['score'] if st.best else None}); {time.time() - t0:.0f} s")
 
     # re-train the top candidates on fresh seeds; the best mean final fitness over seeds wins
-    ranked = sorted((c for c in cands.values() if c.get("score") is not None), key=lambda c: -c["score"])
+    ranked = sorted((c for c in cands.values() if c.get("score") is not None), key=_rank, reverse=True)
     top = ranked[: cfg.retrain_top]
     seeds = [cfg.seed + 1000 + k for k in range(cfg.retrain_seeds)]
     jobs2 = [(c["id"], run_cfg(c["id"], s, "_retrain")) for c in top for s in seeds]
@@ -357,6 +357,12 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
                 {"retrain_fitness_mean": final[0]["retrain_mean"], "unit": task.fitness.unit},
             ))
     return asdict(st)
+
+
+def _rank(c: dict[str, Any]) -> tuple[float, float]:
+    """Selection score first; ties (a saturated ``max`` score is common) go to the better final fitness."""
+    fit = c.get("final_fitness")
+    return (c["score"] if c.get("score") is not None else -np.inf, fit if fit is not None else -np.inf)
 
 
 def _jsonable(res: Any) -> dict[str, Any]:
