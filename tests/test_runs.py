@@ -143,6 +143,7 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     d = tmp_path / "default" / "CartPole-v1__hand__ppo__s0"
+    # (the runner handles SIGINT itself, even when this test runs under a shell that ignores it)
     deadline = time.time() + 120
     while time.time() < deadline:
         if (d / "checkpoint" / "state.json").exists():

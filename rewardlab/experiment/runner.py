@@ -88,20 +88,26 @@ class RunResult:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C so the run is checkpointed, not lost."""
+    """SIGTERM and SIGINT both interrupt the run, which is then checkpointed, not lost.
+
+    SIGINT is set explicitly because a process started in the background by a non-interactive
+    shell inherits SIGINT as *ignored*, and Python then never raises KeyboardInterrupt.
+    """
 
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     try:
-        old = signal.signal(signal.SIGTERM, handler)
+        old_term = signal.signal(signal.SIGTERM, handler)
+        old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     except ValueError:  # not the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
 
 
 def run(
