@@ -65,6 +65,8 @@ class MetricsCallback(BaseCallback):
 
     def _on_training_end(self) -> None:
         self.flush()
+        if self.progress is not None:
+            self.progress(self.num_timesteps, self.last_fitness, self.last_success, force=True)
 
     def flush(self) -> None:
         now = time.time()

@@ -446,9 +446,9 @@ class _ProgressBar:
     def stop(self) -> None:
         self.progress.stop()
 
-    def __call__(self, step: int, fitness: float | None, success: float | None) -> None:
+    def __call__(self, step: int, fitness: float | None, success: float | None, force: bool = False) -> None:
         now = time.time()
-        if now - self._last < 0.25:
+        if now - self._last < 0.25 and not force:
             return
         self._last = now
         self.progress.update(
