@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from llm_reward.backend import Completion
+from rewardlab.rewards.registry import is_number, number
 
 TERM_KINDS = ("value", "neg_abs", "progress", "abs_gain", "square")
 
@@ -86,25 +87,12 @@ def parse(code: str) -> list[Term] | None:
             for k, v in zip(node.value.keys, node.value.values, strict=True):
                 if not (isinstance(k, ast.Constant) and isinstance(k.value, str)):
                     return None
-                if isinstance(v, ast.BinOp) and isinstance(v.op, ast.Mult) and _is_num(v.left):
-                    terms.append(Term(k.value, ast.unparse(v.right), _num(v.left)))
+                if isinstance(v, ast.BinOp) and isinstance(v.op, ast.Mult) and is_number(v.left):
+                    terms.append(Term(k.value, ast.unparse(v.right), number(v.left)))
                 else:
                     terms.append(Term(k.value, ast.unparse(v), 1.0))
             return terms
     return None
-
-
-def _is_num(n: ast.expr) -> bool:
-    if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
-        return _is_num(n.operand)
-    return isinstance(n, ast.Constant) and isinstance(n.value, int | float) and not isinstance(n.value, bool)
-
-
-def _num(n: ast.expr) -> float:
-    if isinstance(n, ast.UnaryOp):
-        return -_num(n.operand)
-    assert isinstance(n, ast.Constant)
-    return float(n.value)
 
 
 _FENCE = re.compile(r"```(\w*)\n(.*?)```", re.S)

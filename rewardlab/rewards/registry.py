@@ -120,10 +120,10 @@ def _build(node: ast.expr, task: Task, spec: str) -> RewardSource:
         left, right = _build(node.left, task, spec), _build(node.right, task, spec)
         return WeightedSum([(1.0, left), (1.0 if isinstance(node.op, ast.Add) else -1.0, right)])
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-        if _is_number(node.left):
-            return Scale(_build(node.right, task, spec), _number(node.left))
-        if _is_number(node.right):
-            return Scale(_build(node.left, task, spec), _number(node.right))
+        if is_number(node.left):
+            return Scale(_build(node.right, task, spec), number(node.left))
+        if is_number(node.right):
+            return Scale(_build(node.left, task, spec), number(node.right))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
         fn, args = node.func.id, node.args
         inner = _build(args[0], task, spec)
@@ -133,24 +133,26 @@ def _build(node: ast.expr, task: Task, spec: str) -> RewardSource:
                 return RunningNorm(inner, mode=mode)
             except ValueError as e:
                 raise RewardSpecError(f"in reward spec {spec!r}: {e}") from None
-        if fn == "clip" and len(args) == 3 and all(_is_number(a) for a in args[1:]):
-            return Clip(inner, _number(args[1]), _number(args[2]))
-        if fn == "scale" and len(args) == 2 and _is_number(args[1]):
-            return Scale(inner, _number(args[1]))
+        if fn == "clip" and len(args) == 3 and all(is_number(a) for a in args[1:]):
+            return Clip(inner, number(args[1]), number(args[2]))
+        if fn == "scale" and len(args) == 2 and is_number(args[1]):
+            return Scale(inner, number(args[1]))
     raise RewardSpecError(
         f"cannot read reward spec {spec!r} at {ast.unparse(node)!r}. " + _unknown(ast.unparse(node), task)
     )
 
 
-def _is_number(n: ast.expr) -> bool:
+def is_number(n: ast.expr) -> bool:
+    """True for a numeric literal, possibly negated (``3``, ``-0.5``); booleans are not numbers."""
     if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
-        return _is_number(n.operand)
+        return is_number(n.operand)
     return isinstance(n, ast.Constant) and isinstance(n.value, int | float) and not isinstance(n.value, bool)
 
 
-def _number(n: ast.expr) -> float:
+def number(n: ast.expr) -> float:
+    """The value of a literal accepted by :func:`is_number`."""
     if isinstance(n, ast.UnaryOp):
-        return -_number(n.operand)
+        return -number(n.operand)
     assert isinstance(n, ast.Constant)
     return float(n.value)
 
