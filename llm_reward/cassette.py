@@ -18,8 +18,13 @@ Modes:
   repeats no paid call).
 
 Hand-written entries (responses nobody sampled from a model, used as offline fixtures) carry
-``"fixture": true`` and surface as ``Completion.fixture``. Cassettes shipped with the package live in
-``llm_reward/cassettes/<name>/`` (:func:`shipped_cassette`).
+``"fixture": true`` and surface as ``Completion.fixture``. A prompt that quotes measured training
+results cannot be known before the training ran, so hand-written responses for later iterations
+cannot be keyed by the prompt's hash. They are keyed by *slot* instead -- the call's tag (``iter0``,
+``iter0/cand2/repair1``) and sample index -- in ``<dir>/fixtures/<tag with / as __>/<i>.json``
+(``{"fixture": true, "text": ...}``), and are served only after the exact key missed. A manifest
+``<dir>/manifest.json`` names the task the fixtures were written for. Cassettes shipped with the package
+live in ``llm_reward/cassettes/<name>/`` (:func:`shipped_cassette`); the ones there are fixtures.
 """
 
 from __future__ import annotations
@@ -104,6 +109,7 @@ class Cassette:
         self.directory = Path(directory)
         self.mode: Mode = mode
         self.hits = 0
+        self.fixture_hits = 0
         self.misses = 0
         self.recorded = 0
         self._lock = threading.Lock()
@@ -126,20 +132,24 @@ class Cassette:
     def __contains__(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def lookup(self, key: str, messages: list[dict]) -> dict[str, Any] | None:
+    def lookup(self, key: str, messages: list[dict], slot: tuple[str, int] | None = None) -> dict[str, Any] | None:
         """The stored entry for ``key``, counting a hit or a miss.
 
-        Returns None on a miss in "auto" mode (and always in "record" mode, which re-calls everything);
-        raises :class:`CassetteMiss` on a miss in "replay" mode. A corrupt entry raises ValueError naming the file.
+        On an exact miss, a hand-written fixture for ``slot`` = (tag, sample index) is served if the cassette has
+        one (counted in ``hits`` and ``fixture_hits``). Returns None on a miss in "auto" mode (and always in
+        "record" mode, which re-calls everything); raises :class:`CassetteMiss` on a miss in "replay" mode.
+        A corrupt entry raises ValueError naming the file.
         """
         if self.mode == "record":
             return None
         entry = self.load(key)
+        fixture = entry is None and slot is not None and (entry := self.fixture(*slot)) is not None
         with self._lock:
             if entry is None:
                 self.misses += 1
             else:
                 self.hits += 1
+                self.fixture_hits += int(fixture)
         if entry is None and self.mode == "replay":
             raise CassetteMiss(key, messages, self.directory)
         return entry
@@ -159,6 +169,43 @@ class Cassette:
         if not text_ok:
             raise ValueError(f"corrupt cassette entry {path}: response.text is not a string")
         return entry
+
+    def fixture_path(self, tag: str, sample_index: int) -> Path:
+        safe = tag.replace("/", "__")
+        if not safe or any(not (c.isalnum() or c in "_-.") for c in safe) or safe.startswith("."):
+            raise ValueError(f"a fixture tag must be letters, digits, _-./ (got {tag!r})")
+        return self.directory / "fixtures" / safe / f"{int(sample_index)}.json"
+
+    def fixture(self, tag: str, sample_index: int) -> dict[str, Any] | None:
+        """The hand-written response for slot (tag, sample index) as a cassette entry, or None."""
+        path = self.fixture_path(tag, sample_index)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise ValueError(f"corrupt fixture {path}: {exc}") from exc
+        if not isinstance(raw, dict) or not isinstance(raw.get("text"), str) or raw.get("fixture") is not True:
+            raise ValueError(f"corrupt fixture {path}: needs \"fixture\": true and a string \"text\"")
+        words = len(raw["text"].split())
+        return {
+            "format": FORMAT, "key": None, "fixture": True, "latency_s": 0.0,
+            "response": {"text": raw["text"], "finish_reason": "stop", "model": "fixture"},
+            "usage": {"prompt_tokens": 0, "completion_tokens": int(words * 1.3), "estimated": True},
+        }
+
+    def store_fixture(self, tag: str, sample_index: int, text: str, note: str = "") -> Path:
+        """Write a hand-written response for slot (tag, sample index)."""
+        path = self.fixture_path(tag, sample_index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"fixture": True, "tag": tag, "sample_index": int(sample_index), "note": note,
+                                    "text": text}, indent=1) + "\n", encoding="utf-8")
+        return path
+
+    def manifest(self) -> dict[str, Any]:
+        """``manifest.json`` (task, description, ``fixture``) or an empty dict."""
+        path = self.directory / "manifest.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     def store(
         self,
@@ -229,7 +276,7 @@ class Cassette:
 
     def counters(self) -> dict[str, int]:
         with self._lock:
-            return {"hits": self.hits, "misses": self.misses, "recorded": self.recorded}
+            return {"hits": self.hits, "fixture_hits": self.fixture_hits, "misses": self.misses, "recorded": self.recorded}
 
 
 def shipped_cassette(name: str, mode: Mode = "replay") -> Cassette:
@@ -237,5 +284,6 @@ def shipped_cassette(name: str, mode: Mode = "replay") -> Cassette:
     root = resources.files("llm_reward") / "cassettes" / name
     path = Path(str(root))
     if not path.is_dir():
-        raise FileNotFoundError(f"no shipped cassette {name!r} (looked in {path})")
+        have = sorted(p.name for p in path.parent.iterdir() if p.is_dir()) if path.parent.is_dir() else []
+        raise FileNotFoundError(f"no shipped cassette {name!r} (shipped: {', '.join(have) or 'none'})")
     return Cassette(path, mode=mode)

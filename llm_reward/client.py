@@ -356,7 +356,7 @@ class OpenAIBackend:
 
         if self.cassette is not None:
             for i in indices:
-                entry = self.cassette.lookup(keys[i], messages)
+                entry = self.cassette.lookup(keys[i], messages, slot=(tag, i))
                 if entry is not None:
                     done[i] = self._from_entry(entry, i, keys[i])
             replayed = [done[i] for i in indices if i in done]

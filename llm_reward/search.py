@@ -95,6 +95,7 @@ class SearchConfig:
     human_notes: str | None = None
     fewshot_library: str | None = None
     fewshot_k: int = 2
+    baselines: tuple[str, ...] = ("sparse", "hand")
 
     def folder(self) -> str:
         return self.name or f"search__{self.task.replace('/', '_')}__{self.backend}"
@@ -102,7 +103,7 @@ class SearchConfig:
     def identity(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("iterations", "executor", "workers", "address", "budget_usd", "budget_tokens", "cassette_mode",
-                  "timeout_s", "base_url", "api_key_env", "fewshot_library"):
+                  "timeout_s", "base_url", "api_key_env", "fewshot_library", "baselines"):
             d.pop(k)
         return d
 
@@ -164,7 +165,18 @@ def make_backend(cfg: SearchConfig, task: Task, search_dir: Path) -> Any:
         from llm_reward.cassette import Cassette
         from llm_reward.client import OpenAIBackend
 
-        cas = Cassette(cfg.cassette or str(search_dir / "cassette"), mode=cfg.cassette_mode)
+        if cfg.cassette and cfg.cassette.startswith("shipped:"):
+            from llm_reward.cassette import shipped_cassette
+
+            try:
+                cas = shipped_cassette(cfg.cassette.removeprefix("shipped:"), mode="replay")  # read-only, in the package
+            except FileNotFoundError as e:
+                raise SearchError(str(e)) from None
+            written_for = cas.manifest().get("task")
+            if written_for and written_for != task.id:
+                raise SearchError(f"cassette {cfg.cassette} was written for {written_for}, not {task.id}")
+        else:
+            cas = Cassette(cfg.cassette or str(search_dir / "cassette"), mode=cfg.cassette_mode)
         usage = Usage(max_tokens=cfg.budget_tokens, max_usd=cfg.budget_usd, count_replayed=True)
         return OpenAIBackend(
             cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env or None, temperature=cfg.temperature,
@@ -215,7 +227,23 @@ def _score(run_dir: Path, selection: str, final_k: int) -> tuple[float | None, f
 
 
 def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool = True, log: Any = print) -> dict[str, Any]:
-    """Run (or resume) a reward search; returns the final state as a dict."""
+    """Run (or resume) a reward search; returns the final state as a dict.
+
+    LLM failures that end the search (a replay-mode cassette miss, a server that failed for good, a missing key)
+    raise :class:`SearchError` after everything finished so far is saved; re-running resumes. Reaching the
+    token/cost budget stops the iterations and goes on to the final re-training with the candidates so far.
+    """
+    from llm_reward.backend import BudgetExceeded
+    from llm_reward.cassette import CassetteMiss
+    from llm_reward.client import LLMError
+
+    try:
+        return _search(cfg, runs_dir, log, BudgetExceeded)
+    except (CassetteMiss, LLMError) as e:
+        raise SearchError(f"{type(e).__name__}: {e}") from e
+
+
+def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExceeded: type[Exception]) -> dict[str, Any]:
     from llm_reward import prompts
     from llm_reward.code import extract_code
     from llm_reward.reflection import reflect
@@ -270,7 +298,11 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
         idir = sdir / f"iter_{it}"
         idir.mkdir(exist_ok=True)
         atomic_write_json(idir / "prompt.json", messages)
-        completions = backend.generate(messages, cfg.samples, tag=f"iter{it}")
+        try:
+            completions = backend.generate(messages, cfg.samples, tag=f"iter{it}")
+        except BudgetExceeded as e:
+            log(f"LLM budget reached before iteration {it}: {e}; stopping the search here")
+            break
         jobs: list[tuple[str, RunConfig]] = []
         for j, comp in enumerate(completions):
             cid = f"iter_{it}/cand_{j}"
@@ -287,7 +319,11 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
                     break
                 repairs += 1
                 fix = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": prompts.error_feedback(f"{res.label}: {res.message}\n{res.traceback_trimmed}")}]
-                text = backend.generate(fix, 1, tag=f"iter{it}/cand{j}/repair{repairs}")[0].text
+                try:
+                    text = backend.generate(fix, 1, tag=f"iter{it}/cand{j}/repair{repairs}")[0].text
+                except BudgetExceeded as e:
+                    log(f"LLM budget reached while repairing {cid}: {e}")
+                    break
             c = Candidate(cid, it, j, st.best, bool(res.ok), res.label, res.message, repairs)
             cands[cid] = {**asdict(c), "dir": cid}
             if res.ok:
@@ -342,8 +378,10 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
         final.append({"candidate": c["id"], "search_score": c["score"], "retrain_fitness": fits,
                       "retrain_mean": float(np.mean(fits)) if fits else None})
     final.sort(key=lambda d: -(d["retrain_mean"] if d["retrain_mean"] is not None else -np.inf))
-    st.final = {"seeds": seeds, "candidates": final, "best": final[0]["candidate"] if final else None}
+    st.final = {"seeds": seeds, "candidates": final, "best": final[0]["candidate"] if final else None,
+                "baselines": _baselines(cfg, task, root, seeds, executor, log)}
     save()
+    atomic_write_text(sdir / "search_report.md", report_markdown(asdict(st), task))
     if final:
         best_dir = sdir / final[0]["candidate"]
         atomic_write_text(sdir / "best_reward.py", (best_dir / "reward.py").read_text())
@@ -357,6 +395,62 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
                 {"retrain_fitness_mean": final[0]["retrain_mean"], "unit": task.fitness.unit},
             ))
     return asdict(st)
+
+
+def _baselines(cfg: SearchConfig, task: Task, root: Path, seeds: list[int], executor: Any, log: Any) -> dict[str, Any]:
+    """Train each baseline reward (``sparse``, ``hand``, ...) on the re-training seeds and budget, for the report."""
+    out: dict[str, Any] = {}
+    names = [b for b in cfg.baselines if b in task.rewards or b == "env"]
+    for b in cfg.baselines:
+        if b not in names:
+            log(f"baseline {b!r} skipped: {task.id} has no such reward")
+    cfgs = {
+        (b, s): RunConfig(task=task.id, reward=b, agent=cfg.agent, steps=cfg.steps, seed=s, experiment=cfg.folder(),
+                          run_id=f"baseline_{b}__s{s}", n_eval_episodes=cfg.final_episodes)
+        for b in names for s in seeds
+    }
+    for r in executor.map([rc for rc in cfgs.values() if run_state(rc, str(root)) != "done"], str(root), lambda *a: None):
+        if r.status != "done":
+            log(f"baseline run {r.run_id} {r.status}: {(r.error or '').splitlines()[0] if r.error else ''}")
+    for b in names:
+        fits, succ = [], []
+        for s in seeds:
+            summ = RunDir(root / cfg.folder() / f"baseline_{b}__s{s}").summary()
+            if summ:
+                fits.append(summ["fitness_mean"])
+                succ.append(summ["success_rate"])
+        out[b] = {"fitness": fits, "mean": float(np.mean(fits)) if fits else None,
+                  "success_mean": float(np.mean(succ)) if succ else None}
+    return out
+
+
+def report_markdown(st: dict[str, Any], task: Task) -> str:
+    """The search in one page: best per iteration, the re-trained top candidates, and the baselines."""
+    cfg = st["config"]
+    unit = task.fitness.unit
+    lines = [f"# Reward search on {task.id} ({cfg['backend']} backend)", "",
+             f"{cfg['samples']} samples per iteration, {cfg.get('steps') or 'task budget'} steps per run, "
+             f"{cfg['agent']}, selection `{cfg['selection']}`. Fitness: {unit}.", "",
+             "## Best candidate per iteration (training seed)", "", "| iteration | candidate | selection score | final fitness |",
+             "|---|---|---|---|"]
+    for b in st["best_per_iteration"]:
+        lines.append(f"| {b['iteration']} | {b['candidate']} | {_fmt(b['score'])} | {_fmt(b['final_fitness'])} |")
+    fin = st.get("final") or {}
+    lines += ["", f"## Re-trained on fresh seeds {fin.get('seeds')}, beside the baselines", "",
+              "| reward | fitness per seed | mean |", "|---|---|---|"]
+    for c in fin.get("candidates", []):
+        best = " (declared best)" if c["candidate"] == fin.get("best") else ""
+        lines.append(f"| `{c['candidate']}`{best} | {', '.join(_fmt(x) for x in c['retrain_fitness'])} | {_fmt(c['retrain_mean'])} |")
+    for name, b in (fin.get("baselines") or {}).items():
+        lines.append(f"| `{name}` (baseline) | {', '.join(_fmt(x) for x in b['fitness'])} | {_fmt(b['mean'])} |")
+    usage = st.get("usage") or {}
+    if usage:
+        lines += ["", f"LLM usage: {json.dumps(usage)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(x: Any) -> str:
+    return "-" if x is None else f"{x:.3g}"
 
 
 def _rank(c: dict[str, Any]) -> tuple[float, float]:

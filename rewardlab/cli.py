@@ -403,6 +403,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         max_repairs=args.max_repairs, executor=args.executor, workers=args.workers, address=args.address,
         budget_usd=args.budget_usd, budget_tokens=args.budget_tokens, name=args.name, human_notes=args.notes,
         fewshot_library=args.fewshot_library, api_key_env=args.api_key_env or None,
+        eval_every=args.eval_every, final_k=args.final_k,
+        baselines=tuple(b for b in args.baselines.split(",") if b),
     )
     try:
         st = search_mod.search(cfg, runs_dir=args.runs_dir, log=lambda m: console.print(escape(str(m))))
@@ -417,6 +419,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     fin = st.get("final") or {}
     for c in fin.get("candidates", []):
         console.print(f"re-trained {c['candidate']} on seeds {fin['seeds']}: fitness {[round(x, 3) for x in c['retrain_fitness']]}, mean {_num(c['retrain_mean'])}")
+    for name, b in (fin.get("baselines") or {}).items():
+        console.print(f"baseline {name} on seeds {fin['seeds']}: fitness {[round(x, 3) for x in b['fitness']]}, mean {_num(b['mean'])}")
     if fin.get("best"):
         console.print(f"best: {fin['best']}; replay with `rewardlab replay {Path(args.runs_dir or 'runs') / cfg.folder()}`")
     return 0
@@ -563,6 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--steps", type=int, default=None, help="training steps per candidate")
     se.add_argument("--seed", type=int, default=0)
     se.add_argument("--selection", default="max", choices=["max", "final", "iqm"])
+    se.add_argument("--eval-every", type=int, default=0,
+                    help="evaluate each candidate every N steps (needed by --selection final)")
+    se.add_argument("--final-k", type=int, default=3, help="selection final: mean of the last K evaluations")
+    se.add_argument("--baselines", default="sparse,hand",
+                    help="task rewards trained on the re-training seeds for comparison ('' for none)")
     se.add_argument("--retrain-top", type=int, default=2)
     se.add_argument("--retrain-seeds", type=int, default=3)
     se.add_argument("--max-repairs", type=int, default=1)

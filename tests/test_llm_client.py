@@ -267,7 +267,7 @@ def test_record_then_replay_with_the_server_shut_down(key, tmp_path, monkeypatch
     assert [(c.prompt_tokens, c.completion_tokens, c.cost_usd) for c in replayed] == [
         (c.prompt_tokens, c.completion_tokens, c.cost_usd) for c in recorded
     ]
-    assert cassette.counters() == {"hits": 3, "misses": 0, "recorded": 0}
+    assert cassette.counters() == {"hits": 3, "fixture_hits": 0, "misses": 0, "recorded": 0}
     assert usage.totals().calls == 0 and usage.totals(cached=True).samples == 3
 
 
@@ -291,7 +291,7 @@ def test_auto_mode_resumes_without_repeating_calls(key, tmp_path):
         again = make(server, cassette=cassette, seed=0).generate(MESSAGES, 4, tag="i0")
     assert [c.text for c in again[:2]] == [c.text for c in first]
     assert [c.cached for c in again] == [True, True, False, False]
-    assert cassette.counters() == {"hits": 2, "misses": 2, "recorded": 2}
+    assert cassette.counters() == {"hits": 2, "fixture_hits": 0, "misses": 2, "recorded": 2}
     assert [(r.body.get("n"), r.body["seed"]) for r in server.requests] == [(2, 0), (2, 2)]
     # changing a sampling parameter changes the key: nothing is replayed
     with ScriptedChatServer(["other"]) as server:
