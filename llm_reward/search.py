@@ -38,6 +38,7 @@ from rewardlab.experiment.runner import RunConfig
 from rewardlab.experiment.store import RunDir, atomic_write_json, atomic_write_text, read_json, runs_root
 
 SELECTIONS = ("max", "final", "iqm")
+RANKERS = (None, "synthetic", "human")
 
 
 @dataclass
@@ -96,6 +97,10 @@ class SearchConfig:
     fewshot_library: str | None = None
     fewshot_k: int = 2
     baselines: tuple[str, ...] = ("sparse", "hand")
+    ranker: str | None = None
+    preferences: str | None = None
+    videos: bool = False
+    critic: bool = False
 
     def folder(self) -> str:
         return self.name or f"search__{self.task.replace('/', '_')}__{self.backend}"
@@ -103,7 +108,7 @@ class SearchConfig:
     def identity(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("iterations", "executor", "workers", "address", "budget_usd", "budget_tokens", "cassette_mode",
-                  "timeout_s", "base_url", "api_key_env", "fewshot_library", "baselines"):
+                  "timeout_s", "base_url", "api_key_env", "fewshot_library", "baselines", "videos", "preferences"):
             d.pop(k)
         return d
 
@@ -137,6 +142,10 @@ class SearchState:
 
 class SearchError(RuntimeError):
     pass
+
+
+class SearchPaused(SearchError):
+    """The search waits for a person (a ranking of rollouts); re-running the command continues it."""
 
 
 def _state_fields(task: Task) -> list[str]:
@@ -185,12 +194,14 @@ def make_backend(cfg: SearchConfig, task: Task, search_dir: Path) -> Any:
     raise SearchError(f"unknown backend {cfg.backend!r}; valid: mutation, openai")
 
 
-def _messages(task: Task, cfg: SearchConfig, best_code: str | None, best_reflection: dict[str, Any] | None) -> list[dict[str, str]]:
+def _messages(task: Task, cfg: SearchConfig, best_code: str | None, best_reflection: dict[str, Any] | None,
+              preference: dict[str, Any] | None = None) -> list[dict[str, str]]:
     from llm_reward import prompts
 
     feedback = None
     if best_code is not None and best_reflection is not None:
-        feedback = (
+        feedback = (prompts.preference_block(preference["ranking"], preference["note"], preference["worst_code"]) + "\n"
+                    if preference else "") + (
             "Here is the best reward function so far:\n```python\n" + best_code + "```\n"
             + best_reflection["text"] + "\nStatistics as JSON:\n```json\n"
             + json.dumps(best_reflection["stats"]) + "\n```\n"
@@ -245,11 +256,11 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
 
 def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExceeded: type[Exception]) -> dict[str, Any]:
     from llm_reward import prompts
-    from llm_reward.code import extract_code
     from llm_reward.reflection import reflect
-    from llm_reward.sandbox import validate_candidate
     from llm_reward.transitions import collect_transitions, load_transitions, save_transitions
 
+    if cfg.ranker not in RANKERS:
+        raise SearchError(f"ranker must be one of {RANKERS[1:]} (or none), got {cfg.ranker!r}")
     if cfg.selection not in SELECTIONS:
         raise SearchError(f"selection must be one of {SELECTIONS}, got {cfg.selection!r}")
     if cfg.retrain_seeds < 1 or cfg.samples < 1 or cfg.iterations < 1:
@@ -280,6 +291,9 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
         usage = getattr(backend, "usage", None)
         if usage is not None and hasattr(usage, "to_dict"):
             st.usage = usage.to_dict()
+            cas = getattr(backend, "cassette", None)
+            if cas is not None:
+                st.usage["cassette_this_session"] = {"directory": str(cas.directory), **cas.counters()}
         atomic_write_json(state_path, asdict(st))
 
     def run_cfg(cid: str, seed: int, suffix: str = "") -> RunConfig:
@@ -294,69 +308,77 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
         best = cands.get(st.best) if st.best else None
         best_code = (sdir / best["dir"] / "reward.py").read_text() if best else None
         best_refl = json.loads((sdir / best["dir"] / "reflection.json").read_text()) if best else None
-        messages = _messages(task, cfg, best_code, best_refl)
+        pref = _preference_feedback(sdir, cfg, it - 1) if cfg.ranker and it > 0 else None
+        messages = _messages(task, cfg, best_code, best_refl, pref)
         idir = sdir / f"iter_{it}"
         idir.mkdir(exist_ok=True)
         atomic_write_json(idir / "prompt.json", messages)
-        try:
-            completions = backend.generate(messages, cfg.samples, tag=f"iter{it}")
-        except BudgetExceeded as e:
-            log(f"LLM budget reached before iteration {it}: {e}; stopping the search here")
-            break
-        jobs: list[tuple[str, RunConfig]] = []
+        ids = [f"iter_{it}/cand_{j}" for j in range(cfg.samples)]
+        if all(cid in cands for cid in ids):
+            completions = []  # generated and validated before an interruption: nothing to ask again
+        else:
+            try:
+                completions = backend.generate(messages, cfg.samples, tag=f"iter{it}")
+            except BudgetExceeded as e:
+                log(f"LLM budget reached before iteration {it}: {e}; stopping the search here")
+                break
         for j, comp in enumerate(completions):
-            cid = f"iter_{it}/cand_{j}"
+            cid = ids[j]
             cdir = sdir / cid
             cdir.mkdir(parents=True, exist_ok=True)
-            text, repairs = comp.text, 0
-            while True:
-                atomic_write_text(cdir / ("response.txt" if repairs == 0 else f"response_repair{repairs}.txt"), text)
-                ext = extract_code(text)
-                atomic_write_text(cdir / "reward.py", ext.source)
-                res = validate_candidate(ext.source, task, transitions, scratch_dir=cdir / "sandbox")
-                atomic_write_json(cdir / "validation.json", _jsonable(res))
-                if res.ok or repairs >= cfg.max_repairs:
-                    break
-                repairs += 1
-                fix = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": prompts.error_feedback(f"{res.label}: {res.message}\n{res.traceback_trimmed}")}]
-                try:
-                    text = backend.generate(fix, 1, tag=f"iter{it}/cand{j}/repair{repairs}")[0].text
-                except BudgetExceeded as e:
-                    log(f"LLM budget reached while repairing {cid}: {e}")
-                    break
+            res, repairs = _write_and_validate(backend, cfg, task, transitions, messages, comp.text, cdir, it, j, prompts, log)
+            if res.ok and cfg.critic:
+                res = _critic(backend, task, transitions, messages, cdir, it, j, res, prompts, log)
             c = Candidate(cid, it, j, st.best, bool(res.ok), res.label, res.message, repairs)
             cands[cid] = {**asdict(c), "dir": cid}
-            if res.ok:
+            log(f"iter {it} cand {j}: {'valid' if res.ok else 'INVALID ' + res.label} {'' if res.ok else res.message[:100]}")
+        jobs: list[tuple[str, RunConfig]] = []
+        for cid in ids:
+            if cands[cid]["valid"]:
                 rc = run_cfg(cid, cfg.seed)
                 cands[cid]["run_id"] = rc.run_id
                 jobs.append((cid, rc))
-            log(f"iter {it} cand {j}: {'valid' if res.ok else 'INVALID ' + res.label} {'' if res.ok else res.message[:100]}")
         save()
         todo = [rc for _, rc in jobs if run_state(rc, str(root)) != "done"]
         for r in executor.map(todo, str(root), lambda *a: None):
             if r.status != "done":
                 log(f"run {r.run_id} {r.status}: {(r.error or '').splitlines()[0] if r.error else ''}")
         best_it = None
+        trained = []
         for cid, rc in jobs:
             rdir = root / cfg.folder() / (rc.run_id or "")
             score, fit, succ = _score(rdir, cfg.selection, cfg.final_k)
             cands[cid].update(score=score, final_fitness=fit, success_rate=succ)
             if score is None:
                 continue
+            trained.append(cid)
             refl = reflect(rdir)
             atomic_write_json(sdir / cid / "reflection.json", {"text": refl.to_text(task.fitness.unit), "stats": refl.stats_json(), "full": refl.as_dict()})
+            if cfg.videos or cfg.ranker == "human":
+                _video(rdir, sdir / cid / "rollout.gif", log)
             if best_it is None or _rank(cands[cid]) > _rank(cands[best_it]):
                 best_it = cid
+        if cfg.ranker and trained:
+            order = _ranking(cfg, sdir, it, trained, cands, log)
+            if order is None:
+                save()
+                raise SearchPaused(
+                    f"iteration {it} waits for your ranking of its rollouts: watch the videos listed in "
+                    f"{idir / 'RANK_ME.md'}, then run `rewardlab rank {sdir} --iteration {it} "
+                    f"{','.join(c.rsplit('_', 1)[1] for c in trained)}` (most preferred first; reorder) and re-run "
+                    "this search command to continue"
+                )
+            best_it = f"iter_{it}/cand_{order[0]}"
         if best_it is not None:
             st.best_per_iteration.append({"iteration": it, "candidate": best_it, "score": cands[best_it]["score"],
                                           "final_fitness": cands[best_it]["final_fitness"]})
-            if st.best is None or _rank(cands[best_it]) >= _rank(cands[st.best]):
-                st.best = best_it
+            if cfg.ranker or st.best is None or _rank(cands[best_it]) >= _rank(cands[st.best]):
+                st.best = best_it  # with a ranker, the person's choice leads (ICPL), not the fitness
         else:
             st.best_per_iteration.append({"iteration": it, "candidate": None, "score": None, "final_fitness": None})
         st.next_iteration = it + 1
         save()
-        log(f"iteration {it}: {len(jobs)}/{len(completions)} valid; best {st.best} "
+        log(f"iteration {it}: {len(jobs)}/{len(ids)} valid; best {st.best} "
             f"(score {cands[st.best]['score'] if st.best else None}); {time.time() - t0:.0f} s")
 
     # re-train the top candidates on fresh seeds; the best mean final fitness over seeds wins
@@ -395,6 +417,125 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
                 {"retrain_fitness_mean": final[0]["retrain_mean"], "unit": task.fitness.unit},
             ))
     return asdict(st)
+
+
+def _write_and_validate(backend: Any, cfg: SearchConfig, task: Task, transitions: Any, messages: list[dict[str, str]],
+                        text: str, cdir: Path, it: int, j: int, prompts: Any, log: Any) -> tuple[Any, int]:
+    """Extract, validate in the sandbox, and repair with the trimmed error up to ``max_repairs`` times."""
+    from llm_reward.backend import BudgetExceeded
+    from llm_reward.code import extract_code
+    from llm_reward.sandbox import validate_candidate
+
+    repairs = 0
+    while True:
+        atomic_write_text(cdir / ("response.txt" if repairs == 0 else f"response_repair{repairs}.txt"), text)
+        ext = extract_code(text)
+        atomic_write_text(cdir / "reward.py", ext.source)
+        res = validate_candidate(ext.source, task, transitions, scratch_dir=cdir / "sandbox")
+        atomic_write_json(cdir / "validation.json", _jsonable(res))
+        if res.ok or repairs >= cfg.max_repairs:
+            return res, repairs
+        repairs += 1
+        fix = [*messages, {"role": "assistant", "content": text},
+               {"role": "user", "content": prompts.error_feedback(f"{res.label}: {res.message}\n{res.traceback_trimmed}")}]
+        try:
+            text = backend.generate(fix, 1, tag=f"iter{it}/cand{j}/repair{repairs}")[0].text
+        except BudgetExceeded as e:
+            log(f"LLM budget reached while repairing iter {it} cand {j}: {e}")
+            return res, repairs - 1
+
+
+def _critic(backend: Any, task: Task, transitions: Any, messages: list[dict[str, str]], cdir: Path, it: int, j: int,
+            res: Any, prompts: Any, log: Any) -> Any:
+    """One review of a valid candidate before training; a revision replaces it only if it validates too."""
+    from llm_reward.backend import BudgetExceeded
+    from llm_reward.code import extract_code
+    from llm_reward.sandbox import validate_candidate
+
+    if not hasattr(backend, "model"):
+        return res  # the mutation backend has nobody to ask
+    code = (cdir / "reward.py").read_text()
+    msgs = prompts.critic_messages(task, code, messages[0]["content"])
+    try:
+        reply = backend.generate(msgs, 1, tag=f"iter{it}/cand{j}/critic")[0].text
+    except BudgetExceeded as e:
+        log(f"LLM budget reached at the critic for iter {it} cand {j}: {e}")
+        return res
+    atomic_write_text(cdir / "critic.txt", reply)
+    if "```" not in reply:
+        return res
+    revised = extract_code(reply).source
+    res2 = validate_candidate(revised, task, transitions, scratch_dir=cdir / "sandbox_critic")
+    if not res2.ok:
+        log(f"iter {it} cand {j}: the critic's revision is invalid ({res2.label}); keeping the original")
+        return res
+    atomic_write_text(cdir / "reward_before_critic.py", code)
+    atomic_write_text(cdir / "reward.py", revised)
+    atomic_write_json(cdir / "validation.json", _jsonable(res2))
+    log(f"iter {it} cand {j}: revised by the critic")
+    return res2
+
+
+def _video(run_dir: Path, out: Path, log: Any) -> None:
+    from rewardlab.experiment.video import VideoError, record_rollout
+
+    if out.exists():
+        return
+    try:
+        record_rollout(run_dir, out)
+    except VideoError as e:
+        log(f"no rollout video for {run_dir.name}: {e}")
+
+
+def preferences_path(sdir: Path, cfg: SearchConfig) -> Path:
+    return Path(cfg.preferences) if cfg.preferences else sdir / "preferences.json"
+
+
+def read_preferences(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        d = json.loads(path.read_text())
+    except ValueError as e:
+        raise SearchError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(d, dict):
+        raise SearchError(f"{path} must hold an object like {{\"iter_0\": {{\"order\": [2, 0, 1]}}}}")
+    return d
+
+
+def _ranking(cfg: SearchConfig, sdir: Path, it: int, trained: list[str], cands: dict[str, Any], log: Any) -> list[int] | None:
+    """The iteration's ranking (candidate indices, most preferred first), or None while a person has not ranked."""
+    path = preferences_path(sdir, cfg)
+    prefs = read_preferences(path)
+    idx = [int(c.rsplit("_", 1)[1]) for c in trained]
+    key = f"iter_{it}"
+    if key not in prefs and cfg.ranker == "synthetic":
+        # stands in for a person in tests and benchmarks: ranks by the fitness of the rollout a person would watch
+        order = sorted(idx, key=lambda j: _rank(cands[f"iter_{it}/cand_{j}"]), reverse=True)
+        prefs[key] = {"order": order, "source": "synthetic (by final fitness)"}
+        atomic_write_json(path, prefs)
+    if key not in prefs:
+        lines = [f"# Rank the rollouts of iteration {it}", "",
+                 "Watch each video, then rank the candidates, most preferred first:", "",
+                 f"    rewardlab rank {sdir} --iteration {it} {','.join(map(str, idx))} [--note \"...\"]", ""]
+        for c in trained:
+            lines.append(f"- candidate {c.rsplit('_', 1)[1]}: {sdir / c / 'rollout.gif'} (reward: {sdir / c / 'reward.py'})")
+        atomic_write_text(sdir / f"iter_{it}" / "RANK_ME.md", "\n".join(lines) + "\n")
+        return None
+    order = [int(j) for j in prefs[key].get("order", [])]
+    unknown = [j for j in order if j not in idx]
+    if unknown or not order:
+        raise SearchError(f"{path}: ranking of {key} must order candidates {idx}, got {order}")
+    return order + [j for j in idx if j not in order]
+
+
+def _preference_feedback(sdir: Path, cfg: SearchConfig, it: int) -> dict[str, Any] | None:
+    entry = read_preferences(preferences_path(sdir, cfg)).get(f"iter_{it}")
+    if not entry or not entry.get("order"):
+        return None
+    order = [f"cand_{j}" for j in entry["order"]]
+    worst = sdir / f"iter_{it}" / order[-1] / "reward.py"
+    return {"ranking": order, "note": entry.get("note"), "worst_code": worst.read_text() if len(order) > 1 and worst.exists() else None}
 
 
 def _baselines(cfg: SearchConfig, task: Task, root: Path, seeds: list[int], executor: Any, log: Any) -> dict[str, Any]:

@@ -12,6 +12,8 @@
     rewardlab report EXPERIMENT_DIR         plots + HTML + Markdown for an experiment
     rewardlab distance --task T A B         EPIC / STARC distance between two rewards
     rewardlab search --task T ...           reward search (LLM or mutation backend) with reflection
+    rewardlab rank SEARCH_DIR ORDER ...     rank a search iteration's rollout videos (ICPL)
+    rewardlab video RUN_DIR                 render a run's policy to a GIF
     rewardlab replay SEARCH_DIR             re-train a search's best reward, no LLM
     rewardlab bench [wrapper|pool]          reward-wrapper overhead; local-pool speed-up
 """
@@ -403,11 +405,15 @@ def cmd_search(args: argparse.Namespace) -> int:
         max_repairs=args.max_repairs, executor=args.executor, workers=args.workers, address=args.address,
         budget_usd=args.budget_usd, budget_tokens=args.budget_tokens, name=args.name, human_notes=args.notes,
         fewshot_library=args.fewshot_library, api_key_env=args.api_key_env or None,
-        eval_every=args.eval_every, final_k=args.final_k,
+        eval_every=args.eval_every, final_k=args.final_k, ranker=args.ranker, preferences=args.preferences,
+        videos=args.videos, critic=args.critic,
         baselines=tuple(b for b in args.baselines.split(",") if b),
     )
     try:
         st = search_mod.search(cfg, runs_dir=args.runs_dir, log=lambda m: console.print(escape(str(m))))
+    except search_mod.SearchPaused as e:
+        console.print(f"[bold yellow]paused:[/bold yellow] {escape(str(e))}")
+        return 3
     except search_mod.SearchError as e:
         raise CLIError(str(e)) from None
     table = Table(title=f"reward search on {cfg.task}: best candidate per iteration (score: {cfg.selection})")
@@ -428,6 +434,49 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _num(x: Any) -> str:
     return "-" if x is None else f"{x:.3g}"
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    """Record a person's ranking of one search iteration's rollouts (ICPL feedback)."""
+    import importlib
+
+    from rewardlab.experiment.store import atomic_write_json
+
+    search_mod = importlib.import_module("llm_reward.search")
+    sdir = Path(args.search_dir)
+    state = sdir / "search.json"
+    if not state.is_file():
+        raise CLIError(f"{sdir} is not a search directory (no search.json)")
+    cands = {c["id"]: c for c in json.loads(state.read_text())["candidates"]}
+    trained = sorted(int(cid.rsplit("_", 1)[1]) for cid, c in cands.items()
+                     if c["iteration"] == args.iteration and c.get("run_id"))
+    if not trained:
+        raise CLIError(f"iteration {args.iteration} of {sdir} has no trained candidates to rank")
+    try:
+        order = [int(x) for x in args.order.split(",") if x.strip()]
+    except ValueError:
+        raise CLIError(f"ranking must be candidate numbers separated by commas, like 2,0,1; got {args.order!r}") from None
+    if sorted(order) != trained:
+        raise CLIError(f"rank every trained candidate of iteration {args.iteration} exactly once: {trained}; got {order}")
+    path = Path(args.preferences) if args.preferences else sdir / "preferences.json"
+    prefs = search_mod.read_preferences(path)
+    prefs[f"iter_{args.iteration}"] = {"order": order, "note": args.note, "source": "human"}
+    atomic_write_json(path, prefs)
+    console.print(f"ranking of iteration {args.iteration} saved to {path}: {' > '.join(f'cand_{j}' for j in order)}; "
+                  "re-run the search command to continue")
+    return 0
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    from rewardlab.experiment.video import VideoError, record_rollout
+
+    out = Path(args.out) if args.out else Path(args.run_dir) / "rollout.gif"
+    try:
+        res = record_rollout(args.run_dir, out, seed=args.seed)
+    except VideoError as e:
+        raise CLIError(str(e)) from None
+    console.print(f"wrote {res['path']}: {res['frames']} frames of a {res['steps']}-step episode, fitness {_num(res['fitness'])}")
+    return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -572,6 +621,12 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--final-k", type=int, default=3, help="selection final: mean of the last K evaluations")
     se.add_argument("--baselines", default="sparse,hand",
                     help="task rewards trained on the re-training seeds for comparison ('' for none)")
+    se.add_argument("--ranker", default=None, choices=["synthetic", "human"],
+                    help="ICPL: rank each iteration's rollouts; 'human' pauses for `rewardlab rank`, "
+                         "'synthetic' ranks by fitness (tests)")
+    se.add_argument("--preferences", default=None, help="rankings file (default SEARCH_DIR/preferences.json)")
+    se.add_argument("--videos", action="store_true", help="record a rollout GIF of every trained candidate")
+    se.add_argument("--critic", action="store_true", help="an LLM critic reviews each valid candidate before training")
     se.add_argument("--retrain-top", type=int, default=2)
     se.add_argument("--retrain-seeds", type=int, default=3)
     se.add_argument("--max-repairs", type=int, default=1)
@@ -587,6 +642,20 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--name", default=None, help="search folder under the runs root")
     se.add_argument("--runs-dir", default=None)
     se.set_defaults(fn=cmd_search)
+
+    rk = sub.add_parser("rank", help="rank a search iteration's rollouts, most preferred first (ICPL feedback)")
+    rk.add_argument("search_dir")
+    rk.add_argument("order", help="candidate numbers, most preferred first, e.g. 2,0,1")
+    rk.add_argument("--iteration", type=int, required=True)
+    rk.add_argument("--note", default=None, help="free-text comment passed to the next prompt")
+    rk.add_argument("--preferences", default=None, help="rankings file (default SEARCH_DIR/preferences.json)")
+    rk.set_defaults(fn=cmd_rank)
+
+    vd = sub.add_parser("video", help="render one episode of a run's policy to a GIF")
+    vd.add_argument("run_dir")
+    vd.add_argument("--out", default=None, help="GIF path (default RUN_DIR/rollout.gif)")
+    vd.add_argument("--seed", type=int, default=0)
+    vd.set_defaults(fn=cmd_video)
 
     rpl = sub.add_parser("replay", help="re-train a search's best reward, no LLM")
     rpl.add_argument("search_dir")
