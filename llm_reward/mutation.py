@@ -20,6 +20,9 @@ Programs are written in one canonical form that this backend can parse back::
 
 Without a best candidate it samples terms from a generic library over the task's state-view fields
 (value, minus magnitude, progress ``f - f_prev``, magnitude gain, square) with log-uniform weights.
+Fields are drawn with a relevance prior read from the same prompt an LLM gets: a field whose
+documented meaning shares words with the task description (the torso height for a jumping task)
+is drawn more often. Nothing else of the task is known to it.
 With one, each sample applies mutations guided by the reflection: dead components are dropped,
 components anti-correlated with fitness are flipped or shrunk, correlated ones are scaled up,
 coefficients are jittered, and a new term is sometimes added. Everything is seeded by the tag, so a
@@ -96,6 +99,28 @@ def parse(code: str) -> list[Term] | None:
 
 
 _FENCE = re.compile(r"```(\w*)\n(.*?)```", re.S)
+_FIELD = re.compile(r"^ {4}(\w+): np\.ndarray\s*#(.*(?:\n {4}#.*)*)", re.M)
+_TASK = re.compile(r"^Task \([^)]*\): (.*)$", re.M)
+_STOP = frozenset(
+    "the and for with from that this its are was not any each all one can must what how when where which env "
+    "reward episode step steps end ends does gives np ndarray float64 float32 bool int64 positive negative".split()
+)
+
+
+def _words(text: str) -> set[str]:
+    return {w.rstrip("s") for w in re.findall(r"[a-z]{3,}", text.lower())} - _STOP
+
+
+def field_relevance(messages: list[dict[str, Any]], fields: list[str]) -> np.ndarray:
+    """Sampling weights for ``fields``: 1 + 2 x (words shared by the field's documentation in the prompt and
+    the task description). Uniform when the prompt documents neither."""
+    text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+    task = _TASK.search(text)
+    if task is None:
+        return np.ones(len(fields))
+    desc = _words(task.group(1))
+    docs = {name: _words(doc) for name, doc in _FIELD.findall(text)}
+    return np.array([1.0 + 2.0 * len(docs.get(f, set()) & desc) for f in fields])
 
 
 def read_prompt(messages: list[dict[str, Any]]) -> tuple[str | None, dict[str, Any]]:
@@ -131,6 +156,7 @@ class MutationBackend:
             raise ValueError("the mutation backend needs at least one scalar state field")
         self.fields, self.seed, self.max_terms = list(fields), seed, max_terms
         self.calls = 0
+        self.p = np.full(len(self.fields), 1.0 / len(self.fields))
 
     def _rng(self, tag: str, i: int) -> np.random.Generator:
         h = hashlib.sha256(f"{self.seed}|{tag}|{i}".encode()).digest()
@@ -138,7 +164,7 @@ class MutationBackend:
 
     def _new_term(self, rng: np.random.Generator, taken: set[str]) -> Term | None:
         for _ in range(20):
-            f = self.fields[rng.integers(len(self.fields))]
+            f = self.fields[rng.choice(len(self.fields), p=self.p)]
             kind = TERM_KINDS[rng.integers(len(TERM_KINDS))]
             name = f"{f}_{kind}"
             if name not in taken:
@@ -181,6 +207,8 @@ class MutationBackend:
 
     def generate(self, messages: list[dict[str, Any]], n: int, *, tag: str) -> list[Completion]:
         self.calls += 1
+        w = field_relevance(messages, self.fields)
+        self.p = w / w.sum()
         best, stats = read_prompt(messages)
         base = parse(best) if best else None
         out = []

@@ -51,3 +51,15 @@ def test_mutations_follow_the_reflection_and_are_deterministic() -> None:
     assert dropped >= 12 and good_up == 20 and bad_down == 20
     again = MutationBackend(["x", "v", "height"], seed=3).generate(prompt, 20, tag="iter1")
     assert [o.text for o in outs] == [o.text for o in again]
+
+
+def test_field_relevance_prefers_fields_the_task_description_talks_about() -> None:
+    from envs.registry import get_task
+    from llm_reward import prompts
+    from llm_reward.mutation import field_relevance
+
+    task = get_task("rewardlab/HopperJump-v0")
+    fields = ["torso_z", "foot_velocity", "thigh_angle"]
+    w = field_relevance(prompts.build_messages(task, "state_class"), fields)
+    assert w[0] == w.max() and w[0] > w[1]
+    assert (field_relevance([{"role": "user", "content": "no task line"}], fields) == 1.0).all()
