@@ -167,3 +167,15 @@ def test_kill_9_mid_search_resumes_without_repeating_a_call(tmp_path: Path) -> N
         assert runs.count(c["run_id"]) == 1
         assert json.loads((sdir / c["run_id"] / "status.json").read_text())["state"] == "done"
     assert len(runs) == 6 + 1  # one run per candidate, plus the re-training of the best
+
+
+def test_budget_stop_ends_the_search_cleanly(tmp_path: Path) -> None:
+    logs: list[str] = []
+    with ScriptedChatServer([GOOD]) as server:
+        cfg = SearchConfig(**SMALL, backend="openai", model="scripted", base_url=server.url, api_key_env=None,
+                           budget_tokens=1)
+        st = search(cfg, runs_dir=tmp_path, log=logs.append)
+        assert server.chat_requests == []  # refused before sending: the prompt alone is over the budget
+    assert any("budget reached before iteration 0" in m for m in logs)
+    assert st["candidates"] == [] and st["final"]["best"] is None
+    assert (tmp_path / "search__CartPole-v1__openai" / "search_report.md").is_file()
