@@ -1,27 +1,68 @@
 """``llm:path/reward.py`` reward specs: LLM-written reward code loaded for training.
 
-The code is statically checked again and executed with the sandbox's restricted builtins inside
-the training process (itself a separate worker process of the executor).
+The code is statically checked again in the training process, then runs in a sandboxed child
+process (:class:`~llm_reward.sandboxed_reward.SandboxedReward`): a call that loops, exhausts
+memory or crashes fails the run with a labelled error instead of hanging or killing it.
+
+``llm-inproc:path/reward.py``, or ``REWARDLAB_LLM_SANDBOX=inproc`` for every ``llm:`` spec, runs
+the code inside the training process with the sandbox's restricted builtins only: no process
+boundary, no resource limits, no per-call IPC. ``REWARDLAB_LLM_CALL_TIMEOUT_S`` sets the
+sandboxed call's wall-clock limit (default 10 s).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from envs.registry import Task
 from rewardlab.rewards.base import RewardSource
 from rewardlab.rewards.registry import RewardSpecError
 
+SANDBOX_ENV = "REWARDLAB_LLM_SANDBOX"
+TIMEOUT_ENV = "REWARDLAB_LLM_CALL_TIMEOUT_S"
+
 
 def reward_from_spec(path: str, task: Task) -> RewardSource:
+    """The reward for ``llm:path``: sandboxed in a child process unless ``REWARDLAB_LLM_SANDBOX=inproc``."""
+    from llm_reward.sandboxed_reward import DEFAULT_CALL_TIMEOUT_S, SandboxedReward
+
+    mode = os.environ.get(SANDBOX_ENV, "process").strip().lower() or "process"
+    if mode == "inproc":
+        return inproc_reward_from_spec(path, task)
+    if mode != "process":
+        raise RewardSpecError(f"{SANDBOX_ENV}={mode!r}: valid values are 'process' (the default) and 'inproc'")
+    timeout = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        call_timeout_s = float(timeout) if timeout else DEFAULT_CALL_TIMEOUT_S
+    except ValueError:
+        raise RewardSpecError(f"{TIMEOUT_ENV}={timeout!r} is not a number of seconds") from None
+    p = _reward_file(path)
+    try:
+        src = SandboxedReward(
+            p.read_text(), "compute_reward", name=p.parent.name or "llm", call_timeout_s=call_timeout_s
+        )
+    except ValueError as e:  # RewardCodeError (the static check) or a bad timeout
+        raise RewardSpecError(f"LLM reward {path}: {e}") from None
+    src.source_file = str(p.resolve())  # type: ignore[attr-defined]
+    return src
+
+
+def inproc_reward_from_spec(path: str, task: Task) -> RewardSource:
+    """The reward for ``llm-inproc:path``: the code runs in this process (restricted builtins only)."""
     from llm_reward.sandbox import RewardCodeError, load_trusted_reward
 
-    p = Path(path)
-    if not p.is_file():
-        raise RewardSpecError(f"LLM reward file {path!r} does not exist")
+    p = _reward_file(path)
     try:
         src = load_trusted_reward(p.read_text(), "compute_reward", name=p.parent.name or "llm")
     except RewardCodeError as e:
         raise RewardSpecError(f"LLM reward {path}: {e}") from None
     src.source_file = str(p.resolve())  # type: ignore[attr-defined]
     return src
+
+
+def _reward_file(path: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise RewardSpecError(f"LLM reward file {path!r} does not exist")
+    return p

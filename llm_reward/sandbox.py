@@ -63,6 +63,8 @@ What the layers cannot do (Linux; other systems get fewer layers):
 :func:`load_trusted_reward` turns validated code into a :class:`~rewardlab.rewards.base.FunctionReward`
 for a training process (same static check and restricted builtins; no rlimits or global
 patches, since training processes are separate processes already and must write their runs).
+Training uses it only when asked (``llm-inproc:``); by default the code runs in a long-lived child
+with this module's lock-down (:mod:`llm_reward.sandboxed_reward`).
 """
 
 from __future__ import annotations
@@ -797,10 +799,7 @@ class _Child:
         iso = self.isolation
         root = os.geteuid() == 0
         iso["network_namespace"] = _unshare_net(user=not root)
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        cap = math.ceil(used.ru_utime + used.ru_stime + self.limits.cpu_s)
-        resource.setrlimit(resource.RLIMIT_CPU, (cap, cap + 1))  # SIGXCPU, then SIGKILL a second later
-        self.cpu_cap_s = cap
+        self._limit_cpu()
         vm = _vm_size_bytes()
         if vm is not None:
             limit = vm + self.limits.memory_mb * 2**20
@@ -810,7 +809,6 @@ class _Child:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
         iso["rlimits"] = ["cpu", "as" if vm is not None else "as(unavailable)", "fsize=0", "core=0", "nproc=0"]
-        signal.signal(signal.SIGXCPU, self._on_cpu_limit)
         self._patch()  # imports what it patches, so it runs before the drop below
         iso["guards"] = True
         if root:  # the kernel ignores RLIMIT_NPROC for root, and root may write anywhere
@@ -824,6 +822,16 @@ class _Child:
         else:
             iso["user"] = str(os.getuid())
         iso["nproc_effective"] = os.geteuid() != 0
+
+    def _limit_cpu(self) -> None:
+        """One CPU budget for the whole smoke test (a long-lived child overrides this)."""
+        import resource
+
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        cap = math.ceil(used.ru_utime + used.ru_stime + self.limits.cpu_s)
+        resource.setrlimit(resource.RLIMIT_CPU, (cap, cap + 1))  # SIGXCPU, then SIGKILL a second later
+        self.cpu_cap_s = cap
+        signal.signal(signal.SIGXCPU, self._on_cpu_limit)
 
     def _on_cpu_limit(self, signum: int, frame: Any) -> None:
         line = _candidate_line(frame)
@@ -987,7 +995,7 @@ class _Child:
             traceback.clear_frames(tb)
             f = _Fail(
                 "memory_limit",
-                f"ran out of memory{line} ({what}): {e or 'MemoryError'}; the limit is {self.limits.memory_mb} MiB",
+                f"ran out of memory{line} ({what}): {str(e) or 'MemoryError'}; the limit is {self.limits.memory_mb} MiB",
             )
         elif isinstance(e, RecursionError):
             f = _Fail(

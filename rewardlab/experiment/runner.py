@@ -194,6 +194,8 @@ def run_config(
     except Exception as e:
         run_dir.set_status("failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
         raise
+    finally:
+        source.close()  # however the run ends, a reward's sandbox process ends with it
     return RunResult(run_dir.path, summary, "done")
 
 

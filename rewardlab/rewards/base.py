@@ -112,6 +112,11 @@ class RewardSource:
     def describe(self) -> str:
         return self.name
 
+    def close(self) -> None:
+        """Release what the source holds (e.g. a sandbox process). It may be used again afterwards."""
+        for child in self.children():
+            child.close()
+
     def __call__(self, batch: TransitionBatch) -> RewardTerms:
         return self.compute(batch)
 

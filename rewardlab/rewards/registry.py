@@ -41,9 +41,13 @@ class UserReward:
 _USER_REWARDS: dict[str, UserReward] = {}
 
 #: ``prefix:rest`` reward specs resolved by other packages, reached by name so that importing
-#: ``rewardlab`` never imports them: ``llm:path/reward.py`` is LLM-written code, loaded with the
-#: sandbox's restricted builtins after its static check.
-SPEC_PREFIXES: dict[str, str] = {"llm": "llm_reward.loader:reward_from_spec"}
+#: ``rewardlab`` never imports them: ``llm:path/reward.py`` is LLM-written code, statically checked
+#: and run in a sandboxed child process; ``llm-inproc:path/reward.py`` runs it in the training
+#: process with the sandbox's restricted builtins only (faster, no resource limits).
+SPEC_PREFIXES: dict[str, str] = {
+    "llm": "llm_reward.loader:reward_from_spec",
+    "llm-inproc": "llm_reward.loader:inproc_reward_from_spec",
+}
 
 
 def reward(

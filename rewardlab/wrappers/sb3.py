@@ -163,3 +163,9 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         for i in np.flatnonzero(dones):
             infos[i]["env_reward"] = float(env_reward[i])
         return obs, np.asarray(reward, dtype=np.float32), dones, infos
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.source.close()

@@ -88,6 +88,12 @@ class RewardVectorWrapper(VectorWrapper):
             info["fitness_step"] = acc.last_fitness_step
         return obs, reward, terminated, truncated, info
 
+    def close(self, **kwargs: Any) -> None:
+        try:
+            super().close(**kwargs)
+        finally:
+            self.source.close()
+
 
 def _merge(current: Any, final: Any, idx: np.ndarray) -> Any:
     if final is None:
@@ -134,3 +140,9 @@ class RewardEnvWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         info["env_reward"] = r
         info["reward_components"] = {k: float(np.asarray(v)[0]) for k, v in self.accountant.last_components.items()}
         return obs, float(reward[0]), term, trunc, info
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.source.close()
