@@ -23,7 +23,8 @@ Without a best candidate it samples terms from a generic library over the task's
 Fields are drawn with a relevance prior read from the same prompt an LLM gets: a field whose
 documented meaning shares words with the task description (the torso height for a jumping task)
 is drawn more often. Nothing else of the task is known to it.
-With one, each sample applies mutations guided by the reflection: dead components are dropped,
+With one, the last of three or more samples is a fresh program (an "immigrant" that keeps the search from
+settling on one lineage) and every other sample applies mutations guided by the reflection: dead components are dropped,
 components anti-correlated with fitness are flipped or shrunk, correlated ones are scaled up,
 coefficients are jittered, and a new term is sometimes added. Everything is seeded by the tag, so a
 search is reproducible and a resumed search regenerates the same samples.
@@ -43,7 +44,7 @@ import numpy as np
 from llm_reward.backend import Completion
 from rewardlab.rewards.registry import is_number, number
 
-TERM_KINDS = ("value", "neg_abs", "progress", "abs_gain", "square")
+TERM_KINDS = ("value", "neg_abs", "progress", "rise", "abs_gain", "square")
 
 
 @dataclass
@@ -59,6 +60,7 @@ def term_expr(field: str, kind: str) -> str:
         "value": f,
         "neg_abs": f"-np.abs({f})",
         "progress": f"({f} - {p})",
+        "rise": f"np.maximum({f} - {p}, 0.0)",
         "abs_gain": f"(np.abs({f}) - np.abs({p}))",
         "square": f"{f} ** 2",
     }[kind]
@@ -171,7 +173,7 @@ class MutationBackend:
                 w = float(np.exp(rng.uniform(np.log(0.1), np.log(10.0))))
                 if kind in ("value", "square") and rng.random() < 0.5:
                     w = -w
-                scale = 100.0 if kind in ("progress", "abs_gain") else 1.0  # per-step differences are small
+                scale = 100.0 if kind in ("progress", "rise", "abs_gain") else 1.0  # per-step differences are small
                 return Term(name, term_expr(f, kind), w * scale)
         return None
 
@@ -214,7 +216,8 @@ class MutationBackend:
         out = []
         for i in range(n):
             rng = self._rng(tag, i)
-            terms = self._mutate(rng, base, stats) if base else self._fresh(rng)
+            immigrant = base is not None and n >= 3 and i == n - 1  # one fresh program per round keeps exploring
+            terms = self._mutate(rng, base, stats) if base and not immigrant else self._fresh(rng)
             text = "```python\n" + render(terms) + "```\n"
             key = hashlib.sha256(f"mutation|{self.seed}|{tag}|{i}|{best}".encode()).hexdigest()
             out.append(Completion(text, 0, 0, 0.0, 0.0, False, "mutation", i, key))
