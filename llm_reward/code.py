@@ -97,7 +97,7 @@ FORBIDDEN_MODULE_ATTRS = frozenset(
         "os", "sys", "subprocess", "socket", "shutil", "pathlib", "ctypes", "ctypeslib",
         "multiprocessing", "threading", "importlib", "pickle", "marshal", "builtins", "signal",
         "resource", "mmap", "gc", "inspect", "tempfile", "faulthandler", "f2py", "distutils",
-        "npyio",
+        "npyio", "stride_tricks", "as_strided",
     }
 )  # fmt: skip
 # submodule names of numpy/torch that are only flagged on a module (``torch.utils``), since a
@@ -429,6 +429,7 @@ class _Checker(ast.NodeVisitor):
         self.bound = bound
         self.module_names = module_names  # module-level constants
         self.local_names: list[set[str]] = []  # names assigned in each enclosing function
+        self.called: set[int] = set()  # ids of Name nodes in call position
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         local = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
@@ -467,6 +468,8 @@ class _Checker(ast.NodeVisitor):
 
     @staticmethod
     def _attr_problem(attr: str, on_module: bool) -> str | None:
+        if attr in ("stride_tricks", "as_strided"):
+            return f"{attr!r}: raw strided views can read memory outside the array"
         if attr in FORBIDDEN_MODULE_ATTRS or (on_module and attr in FORBIDDEN_SUBMODULE_ATTRS):
             return f"{attr!r} reaches file, network, process or interpreter access"
         if on_module and attr in FORBIDDEN_CALL_ATTRS:
@@ -477,7 +480,9 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Name(self, node: ast.Name) -> None:
         name = node.id
-        if name in FORBIDDEN_BUILTINS and (name in _ALWAYS_FLAGGED or name not in self.bound):
+        if name in ("getattr", "hasattr") and name not in self.bound and id(node) not in self.called:
+            self.add("forbidden_call", f"{name!r} may only be called directly, with a constant attribute name", node)
+        elif name in FORBIDDEN_BUILTINS and (name in _ALWAYS_FLAGGED or name not in self.bound):
             self.add("forbidden_call", f"{name!r} is not available: {FORBIDDEN_BUILTINS[name]}", node)
         elif is_dunder(name):
             self.add("dunder_access", f"{name!r}: reward code may not use dunder names", node)
@@ -496,9 +501,7 @@ class _Checker(ast.NodeVisitor):
                 node,
             )
         elif attr in FORBIDDEN_MODULE_ATTRS or (on_module and attr in FORBIDDEN_SUBMODULE_ATTRS):
-            self.add(
-                "forbidden_import", f"attribute {attr!r} reaches file, network, process or interpreter access", node
-            )
+            self.add("forbidden_import", f"attribute {self._attr_problem(attr, on_module=True)}", node)
         elif on_module and attr in FORBIDDEN_CALL_ATTRS:
             self.add("forbidden_call", f"{attr!r}: {FORBIDDEN_CALL_ATTRS[attr]}", node)
         if isinstance(node.ctx, ast.Store | ast.Del):
@@ -542,6 +545,7 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         fn = node.func
+        self.called.add(id(fn))
         if isinstance(fn, ast.Name) and fn.id in ("getattr", "hasattr") and fn.id not in self.bound:
             name = node.args[1] if len(node.args) >= 2 else None
             if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):

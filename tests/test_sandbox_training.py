@@ -23,6 +23,7 @@ import pytest
 
 import envs
 from envs.state_view import StateView
+from llm_reward.code import static_check
 from llm_reward.loader import SANDBOX_ENV, TIMEOUT_ENV
 from llm_reward.sandbox import SandboxLimits, load_trusted_reward, validate_candidate
 from llm_reward.sandboxed_reward import RewardSandboxError, SandboxedReward
@@ -91,10 +92,6 @@ HOSTILE = {
     "loop_after_calls": _after_calls("while True:\n    pass"),
     "memory_bomb_after_calls": _after_calls("big = np.ones(10**11)\nreturn big[:1], {}"),
     "list_bomb_after_calls": _after_calls("hoard = [0.0]\nwhile True:\n    hoard = hoard + hoard"),
-    # reads memory 2**40 bytes past a 16-env array: SIGSEGV in numpy's C code
-    "segfault_after_calls": _after_calls(
-        "far = np.lib.stride_tricks.as_strided(s.x, shape=(4,), strides=(1 << 40,))\nreturn s.x + far.sum(), {}"
-    ),
     "exception_after_calls": _after_calls("return _helper(s), {}"),
     "nan_after_calls": _after_calls('return np.log(s.x - 10.0), {"x": s.x}'),
     "wrong_shape_after_calls": _after_calls('return s.x * 1.0, {"both": np.stack([s.x, s.v], axis=1)}'),
@@ -121,6 +118,11 @@ def compute_reward(s):
     return s.x * 1.0, {"x": s.x * 1.0}
 """,
 }
+# reads memory 2**40 bytes past a 16-env array: SIGSEGV in numpy's C code. The static check refuses
+# as_strided, so this one tests the runtime layer alone (a crash that slipped past the static check)
+SEGFAULT = _after_calls(
+    "far = np.lib.stride_tricks.as_strided(s.x, shape=(4,), strides=(1 << 40,))\nreturn s.x + far.sum(), {}"
+)
 HOSTILE["exception_after_calls"] += """
 
 def _helper(s):
@@ -131,7 +133,6 @@ EXPECTED = {  # label(s), a substring of the message
     "loop_after_calls": ({"timeout"}, "wall clock"),
     "memory_bomb_after_calls": ({"memory_limit"}, "memory"),
     "list_bomb_after_calls": ({"memory_limit"}, "memory"),
-    "segfault_after_calls": ({"crashed"}, "SIGSEGV"),
     "exception_after_calls": ({"exception"}, "no_such_field"),
     "nan_after_calls": ({"nan_or_inf"}, "NaN or inf"),
     "wrong_shape_after_calls": ({"wrong_shape"}, "'both'"),
@@ -255,7 +256,7 @@ def compute_reward(s):
 
 
 def test_prev_is_sent_whenever_the_code_can_reach_it(mc_task: envs.Task, mc_data: dict[str, np.ndarray]) -> None:
-    # an alias of getattr takes a computed name past the static check; the child must still see s.prev
+    # the static check refuses an alias of getattr; should one slip past it, the child must still see s.prev
     source = """
 import numpy as np
 
@@ -265,12 +266,11 @@ def compute_reward(s):
     before = look(s, "pr" + "ev")
     return s.x - before.x, {"dx": s.x - before.x}
 """
-    sandboxed = SandboxedReward(source)
+    assert static_check(source, "compute_reward")
+    sandboxed = SandboxedReward(source, static=False)
     try:
         view = transition_view(mc_task, mc_data, 7)
-        np.testing.assert_array_equal(
-            sandboxed.compute(_batch(view)).total, load_trusted_reward(source).compute(_batch(view)).total
-        )
+        np.testing.assert_array_equal(sandboxed.compute(_batch(view)).total, view.x - view.prev.x)
     finally:
         sandboxed.close()
 
@@ -349,7 +349,8 @@ def test_misbehaviour_in_training_is_killed_and_labelled(
 
 
 def test_crash_names_the_line(mc_task: envs.Task, mc_data: dict[str, np.ndarray]) -> None:
-    reward = SandboxedReward(HOSTILE["segfault_after_calls"], name="crasher", limits=LIMITS, call_timeout_s=TIMEOUT_S)
+    assert static_check(SEGFAULT, "compute_reward")  # refused before it could ever run...
+    reward = SandboxedReward(SEGFAULT, name="crasher", limits=LIMITS, call_timeout_s=TIMEOUT_S, static=False)
     with pytest.raises(RewardSandboxError) as err:
         _drive(reward, mc_task, mc_data, "segfault_after_calls")
     assert err.value.label == "crashed" and err.value.exit_code == -signal.SIGSEGV
@@ -391,7 +392,7 @@ def test_hostile_llm_reward_fails_its_run_and_the_executor_carries_on(
 ) -> None:
     monkeypatch.setenv(TIMEOUT_ENV, "1.5")
     loop = _write(tmp_path, "looper", HOSTILE["loop_after_calls"])
-    crash = _write(tmp_path, "crasher", HOSTILE["segfault_after_calls"])
+    crash = _write(tmp_path, "raiser", HOSTILE["exception_after_calls"])
     good = _write(tmp_path, "good", MOUNTAINCAR)
     common = {"task": "MountainCar-v0", "agent": "ppo", "steps": 256, "hp": ["n_steps=32"], "eval_every": -1}
     jobs = [
@@ -407,7 +408,7 @@ def test_hostile_llm_reward_fails_its_run_and_the_executor_carries_on(
     assert status["state"] == "failed"
     assert status["error"].startswith("RewardSandboxError: LLM reward 'looper' failed in its sandbox process [timeout]")
     status = json.loads((tmp_path / "runs" / "default" / crashed.run_id / "status.json").read_text())
-    assert "[crashed]" in status["error"] and "SIGSEGV" in status["error"]
+    assert "[exception]" in status["error"] and "no_such_field" in status["error"]
     assert done.summary["steps"] >= 256
     assert not _children()
 
