@@ -1096,8 +1096,8 @@ class _Child:
             t = time.thread_time()
             self._guarded(lambda: fn(view), f"on {where}")
             best = min(best, (time.thread_time() - t) * 1000.0)
-            if best <= budget:
-                break
+            if best <= budget or best > 3.0 * budget:
+                break  # repeats only rescue a call near the budget; a far slower one spends CPU it has not got
         if best > budget:
             raise _Fail(
                 "too_slow",

@@ -34,7 +34,7 @@ import numpy as np
 from envs.registry import Task, get_task
 from rewardlab.experiment.executors import make_executor
 from rewardlab.experiment.grid import run_state
-from rewardlab.experiment.runner import RunConfig
+from rewardlab.experiment.runner import RunConfig, prepare
 from rewardlab.experiment.store import RunDir, atomic_write_json, atomic_write_text, read_json, runs_root
 
 SELECTIONS = ("max", "final", "iqm")
@@ -60,7 +60,10 @@ class SearchConfig:
     :param retrain_top: candidates re-trained at the end.
     :param retrain_seeds: seeds for each re-training (>= 3 so spikes do not win).
     :param max_repairs: repair attempts per invalid candidate.
+    :param retrain_iteration_bests: also re-train each iteration's best on the fresh seeds, so the search's
+        progress from iteration to iteration is measured on seeds that did not select it.
     :param name: the search folder (default ``search__<task>__<backend>``).
+    :param hp: agent hyperparameter overrides (``key=value``) for every candidate, re-training and baseline run.
     """
 
     task: str
@@ -101,6 +104,8 @@ class SearchConfig:
     preferences: str | None = None
     videos: bool = False
     critic: bool = False
+    retrain_iteration_bests: bool = True
+    hp: tuple[str, ...] = ()
 
     def folder(self) -> str:
         return self.name or f"search__{self.task.replace('/', '_')}__{self.backend}"
@@ -108,8 +113,13 @@ class SearchConfig:
     def identity(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("iterations", "executor", "workers", "address", "budget_usd", "budget_tokens", "cassette_mode",
-                  "timeout_s", "base_url", "api_key_env", "fewshot_library", "baselines", "videos", "preferences"):
+                  "timeout_s", "base_url", "api_key_env", "fewshot_library", "baselines", "videos", "preferences",
+                  "retrain_iteration_bests"):
             d.pop(k)
+        if not d["hp"]:
+            d.pop("hp")  # searches saved before hyperparameter overrides existed still resume
+        else:
+            d["hp"] = list(d["hp"])
         return d
 
 
@@ -267,6 +277,11 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
         raise SearchError("iterations, samples and retrain_seeds must be positive")
     task = get_task(cfg.task)
     cfg.task = task.id
+    try:  # the agent, its overrides and the budget, checked before anything is written
+        prepare(RunConfig(task=task.id, reward=next(iter(task.rewards)), agent=cfg.agent, steps=cfg.steps,
+                          hp=list(cfg.hp)))
+    except ValueError as e:
+        raise SearchError(str(e)) from None
     root = runs_root(runs_dir).resolve()  # the sandbox child runs in its own cwd: paths must be absolute
     sdir = root / cfg.folder()
     sdir.mkdir(parents=True, exist_ok=True)
@@ -300,6 +315,7 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
         return RunConfig(
             task=task.id, reward=f"llm:{sdir / cid / 'reward.py'}", agent=cfg.agent,
             steps=cfg.steps, seed=seed, experiment=cfg.folder(), run_id=f"{cid.replace('/', '_')}{suffix}__s{seed}",
+            hp=list(cfg.hp),
             n_eval_episodes=cfg.final_episodes, eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes,
         )
 
@@ -374,8 +390,10 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
                                           "final_fitness": cands[best_it]["final_fitness"]})
             if cfg.ranker or st.best is None or _rank(cands[best_it]) >= _rank(cands[st.best]):
                 st.best = best_it  # with a ranker, the person's choice leads (ICPL), not the fitness
+            st.best_per_iteration[-1]["best_so_far"] = st.best
         else:
-            st.best_per_iteration.append({"iteration": it, "candidate": None, "score": None, "final_fitness": None})
+            st.best_per_iteration.append({"iteration": it, "candidate": None, "score": None, "final_fitness": None,
+                                          "best_so_far": st.best})
         st.next_iteration = it + 1
         save()
         log(f"iteration {it}: {len(jobs)}/{len(ids)} valid; best {st.best} "
@@ -385,22 +403,34 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
     ranked = sorted((c for c in cands.values() if c.get("score") is not None), key=_rank, reverse=True)
     top = ranked[: cfg.retrain_top]
     seeds = [cfg.seed + 1000 + k for k in range(cfg.retrain_seeds)]
-    jobs2 = [(c["id"], run_cfg(c["id"], s, "_retrain")) for c in top for s in seeds]
+    # each iteration's best is re-trained too, so progress across iterations is measured on fresh seeds,
+    # not on the one training seed that selected it
+    iter_bests = [b["candidate"] for b in st.best_per_iteration if b["candidate"]] if cfg.retrain_iteration_bests else []
+    retrain_ids = list(dict.fromkeys([c["id"] for c in top] + iter_bests))
+    jobs2 = [(cid, run_cfg(cid, s, "_retrain")) for cid in retrain_ids for s in seeds]
+    log(f"re-training {len(retrain_ids)} candidates on seeds {seeds}: {len(jobs2)} runs")
     for r in executor.map([rc for _, rc in jobs2 if run_state(rc, str(root)) != "done"], str(root), lambda *a: None):
         if r.status != "done":
             log(f"re-training run {r.run_id} {r.status}: {(r.error or '').splitlines()[0] if r.error else ''}")
-    final = []
-    for c in top:
-        fits = []
-        for cid, rc in jobs2:
-            if cid == c["id"]:
+
+    def retrained(cid: str) -> dict[str, Any]:
+        fits, succ = [], []
+        for c2, rc in jobs2:
+            if c2 == cid:
                 s = RunDir(root / cfg.folder() / (rc.run_id or "")).summary()
                 if s:
                     fits.append(s["fitness_mean"])
-        final.append({"candidate": c["id"], "search_score": c["score"], "retrain_fitness": fits,
-                      "retrain_mean": float(np.mean(fits)) if fits else None})
+                    succ.append(s["success_rate"])
+        return {"retrain_fitness": fits, "retrain_mean": float(np.mean(fits)) if fits else None,
+                "retrain_success": float(np.mean(succ)) if succ else None}
+
+    final = [{"candidate": c["id"], "search_score": c["score"], **retrained(c["id"])} for c in top]
     final.sort(key=lambda d: -(d["retrain_mean"] if d["retrain_mean"] is not None else -np.inf))
+    per_iteration = [{"iteration": b["iteration"], "candidate": b["candidate"], "best_so_far": b.get("best_so_far"),
+                      **(retrained(b["candidate"]) if b["candidate"] in retrain_ids else {})}
+                     for b in st.best_per_iteration]
     st.final = {"seeds": seeds, "candidates": final, "best": final[0]["candidate"] if final else None,
+                "per_iteration": per_iteration,
                 "baselines": _baselines(cfg, task, root, seeds, executor, log)}
     save()
     atomic_write_text(sdir / "search_report.md", report_markdown(asdict(st), task))
@@ -547,6 +577,7 @@ def _baselines(cfg: SearchConfig, task: Task, root: Path, seeds: list[int], exec
             log(f"baseline {b!r} skipped: {task.id} has no such reward")
     cfgs = {
         (b, s): RunConfig(task=task.id, reward=b, agent=cfg.agent, steps=cfg.steps, seed=s, experiment=cfg.folder(),
+                          hp=list(cfg.hp),
                           run_id=f"baseline_{b}__s{s}", n_eval_episodes=cfg.final_episodes)
         for b in names for s in seeds
     }
@@ -584,6 +615,17 @@ def report_markdown(st: dict[str, Any], task: Task) -> str:
         lines.append(f"| `{c['candidate']}`{best} | {', '.join(_fmt(x) for x in c['retrain_fitness'])} | {_fmt(c['retrain_mean'])} |")
     for name, b in (fin.get("baselines") or {}).items():
         lines.append(f"| `{name}` (baseline) | {', '.join(_fmt(x) for x in b['fitness'])} | {_fmt(b['mean'])} |")
+    per_it = [p for p in fin.get("per_iteration", []) if p.get("retrain_fitness")]
+    if per_it:
+        bests = {p["candidate"]: p for p in per_it}
+        lines += ["", f"## Each iteration's best, re-trained on the same fresh seeds {fin.get('seeds')}", "",
+                  "| iteration | best of the iteration | fitness per seed | mean | success | best so far | its mean |",
+                  "|---|---|---|---|---|---|---|"]
+        for p in per_it:
+            sofar = bests.get(p.get("best_so_far") or "", {})
+            lines.append(f"| {p['iteration']} | `{p['candidate']}` | {', '.join(_fmt(x) for x in p['retrain_fitness'])} | "
+                         f"{_fmt(p['retrain_mean'])} | {_fmt(p.get('retrain_success'))} | `{p.get('best_so_far')}` | "
+                         f"{_fmt(sofar.get('retrain_mean'))} |")
     usage = st.get("usage") or {}
     if usage:
         lines += ["", f"LLM usage: {json.dumps(usage)}"]

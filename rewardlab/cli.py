@@ -406,7 +406,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         budget_usd=args.budget_usd, budget_tokens=args.budget_tokens, name=args.name, human_notes=args.notes,
         fewshot_library=args.fewshot_library, api_key_env=args.api_key_env or None,
         eval_every=args.eval_every, final_k=args.final_k, ranker=args.ranker, preferences=args.preferences,
-        videos=args.videos, critic=args.critic,
+        videos=args.videos, critic=args.critic, hp=tuple(args.hp), retrain_iteration_bests=not args.no_retrain_iteration_bests,
         baselines=tuple(b for b in args.baselines.split(",") if b),
     )
     try:
@@ -425,6 +425,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     fin = st.get("final") or {}
     for c in fin.get("candidates", []):
         console.print(f"re-trained {c['candidate']} on seeds {fin['seeds']}: fitness {[round(x, 3) for x in c['retrain_fitness']]}, mean {_num(c['retrain_mean'])}")
+    for p in fin.get("per_iteration", []):
+        if p.get("retrain_fitness"):
+            console.print(f"iteration {p['iteration']} best {p['candidate']} re-trained on seeds {fin['seeds']}: "
+                          f"fitness {[round(x, 3) for x in p['retrain_fitness']]}, mean {_num(p['retrain_mean'])}")
     for name, b in (fin.get("baselines") or {}).items():
         console.print(f"baseline {name} on seeds {fin['seeds']}: fitness {[round(x, 3) for x in b['fitness']]}, mean {_num(b['mean'])}")
     if fin.get("best"):
@@ -614,6 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--context", default="state_class", choices=["state_class", "observation_table", "env_source"])
     se.add_argument("--agent", default="ppo")
     se.add_argument("--steps", type=int, default=None, help="training steps per candidate")
+    se.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+                    help="agent hyperparameter override for every run of the search (repeatable)")
     se.add_argument("--seed", type=int, default=0)
     se.add_argument("--selection", default="max", choices=["max", "final", "iqm"])
     se.add_argument("--eval-every", type=int, default=0,
@@ -629,6 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--critic", action="store_true", help="an LLM critic reviews each valid candidate before training")
     se.add_argument("--retrain-top", type=int, default=2)
     se.add_argument("--retrain-seeds", type=int, default=3)
+    se.add_argument("--no-retrain-iteration-bests", action="store_true",
+                    help="re-train only the top candidates, not also each iteration's best (cheaper; progress "
+                         "across iterations is then only the training seed's)")
     se.add_argument("--max-repairs", type=int, default=1)
     se.add_argument("--executor", default="local", choices=["local", "serial", "ray"])
     se.add_argument("--workers", type=int, default=None)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from llm_reward.search import SearchConfig, search
+import pytest
+
+from llm_reward.search import SearchConfig, SearchError, search
 from llm_reward.testing import ScriptedChatServer
 
 GOOD = '''Here is a reward.
@@ -40,6 +42,14 @@ def test_mutation_search_persists_everything_and_resumes(tmp_path: Path) -> None
             assert (d / "reflection.json").is_file()
     assert all(c["parent"] is not None for c in st["candidates"] if c["iteration"] == 1)
     assert (sdir / "best_reward.py").is_file() and json.loads((sdir / "best.json").read_text())["retrain_fitness"]
+    # each iteration's best is re-trained on the fresh seeds too, beside the top candidates
+    per_it = st["final"]["per_iteration"]
+    assert [p["iteration"] for p in per_it] == [0, 1]
+    for p in per_it:
+        assert len(p["retrain_fitness"]) == 1, p
+        assert (sdir / f"{p['candidate'].replace('/', '_')}_retrain__s1000" / "summary.json").is_file()
+        assert p["best_so_far"] is not None
+    assert "Each iteration's best, re-trained" in (sdir / "search_report.md").read_text()
     n_runs = len([p for p in sdir.iterdir() if (p / "status.json").exists()])
     again = search(SearchConfig(**SMALL), runs_dir=tmp_path, log=lambda m: None)
     assert again["candidates"] == st["candidates"]
@@ -70,3 +80,23 @@ def test_relative_runs_dir_works(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     st = search(SearchConfig(**{**SMALL, "iterations": 1, "samples": 1}), runs_dir="rel_runs", log=lambda m: None)
     assert [c["valid"] for c in st["candidates"]] == [True]
+
+
+def test_iteration_bests_retraining_can_be_switched_off(tmp_path: Path) -> None:
+    st = search(SearchConfig(**SMALL, retrain_iteration_bests=False, hp=("n_epochs=2",)), runs_dir=tmp_path,
+                log=lambda m: None)
+    sdir = tmp_path / "search__CartPole-v1__mutation"
+    # hyperparameter overrides reach every run: candidates, re-training and baselines
+    runs = [p for p in sdir.iterdir() if (p / "config.json").is_file()]
+    assert runs and all(json.loads((p / "config.json").read_text())["run"]["hp"] == ["n_epochs=2"] for p in runs)
+    retrained = [p.name for p in sdir.iterdir() if "_retrain__" in p.name]
+    assert len(retrained) == 1  # retrain_top=1, one seed
+    # only the top candidate was re-trained; it shows in the per-iteration table only if it was an iteration's best
+    top = st["final"]["candidates"][0]["candidate"]
+    assert all(("retrain_fitness" in p) == (p["candidate"] == top) for p in st["final"]["per_iteration"])
+
+
+def test_bad_hyperparameter_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(SearchError, match="unknown override"):
+        search(SearchConfig(**SMALL, hp=("bogus=1",)), runs_dir=tmp_path, log=lambda m: None)
+    assert not (tmp_path / "search__CartPole-v1__mutation").exists()
