@@ -171,7 +171,7 @@ class MutationBackend:
             name = f"{f}_{kind}"
             if name not in taken:
                 w = float(np.exp(rng.uniform(np.log(0.1), np.log(10.0))))
-                if kind in ("value", "square") and rng.random() < 0.5:
+                if kind in ("value", "square", "neg_abs") and rng.random() < 0.5:  # a magnitude may be a bonus too
                     w = -w
                 scale = 100.0 if kind in ("progress", "rise", "abs_gain") else 1.0  # per-step differences are small
                 return Term(name, term_expr(f, kind), w * scale)

@@ -24,6 +24,7 @@ calls replay from the cassette (``auto`` mode) instead of being paid again, fini
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -581,6 +582,12 @@ def _baselines(cfg: SearchConfig, task: Task, root: Path, seeds: list[int], exec
                           run_id=f"baseline_{b}__s{s}", n_eval_episodes=cfg.final_episodes)
         for b in names for s in seeds
     }
+    for rc in cfgs.values():
+        if run_state(rc, str(root)) == "todo" and (src := _finished_twin(rc, root)) is not None:
+            dst = root / rc.experiment / (rc.run_id or "")
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+            atomic_write_text(dst / "reused_from.txt", f"{src}\n")
+            log(f"baseline {rc.run_id}: reusing the identical finished run {src}")
     for r in executor.map([rc for rc in cfgs.values() if run_state(rc, str(root)) != "done"], str(root), lambda *a: None):
         if r.status != "done":
             log(f"baseline run {r.run_id} {r.status}: {(r.error or '').splitlines()[0] if r.error else ''}")
@@ -594,6 +601,23 @@ def _baselines(cfg: SearchConfig, task: Task, root: Path, seeds: list[int], exec
         out[b] = {"fitness": fits, "mean": float(np.mean(fits)) if fits else None,
                   "success_mean": float(np.mean(succ)) if succ else None}
     return out
+
+
+def _finished_twin(rc: RunConfig, root: Path) -> Path | None:
+    """A finished baseline run of another search under ``root`` with the same task, reward, agent, budget, seed,
+    overrides and evaluation: searches that share settings train their baselines once."""
+    want = {k: v for k, v in asdict(rc).items() if k not in ("experiment", "run_id")}
+    for cfg_path in sorted(root.glob(f"*/{rc.run_id}/config.json")):
+        run_dir = cfg_path.parent
+        if run_dir.parent.name == rc.experiment or (RunDir(run_dir).status() or {}).get("state") != "done":
+            continue
+        try:
+            got = read_json(cfg_path)["run"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if {k: v for k, v in got.items() if k not in ("experiment", "run_id")} == want:
+            return run_dir
+    return None
 
 
 def report_markdown(st: dict[str, Any], task: Task) -> str:

@@ -100,3 +100,18 @@ def test_bad_hyperparameter_is_refused_before_anything_is_written(tmp_path: Path
     with pytest.raises(SearchError, match="unknown override"):
         search(SearchConfig(**SMALL, hp=("bogus=1",)), runs_dir=tmp_path, log=lambda m: None)
     assert not (tmp_path / "search__CartPole-v1__mutation").exists()
+
+
+def test_a_second_search_with_the_same_settings_reuses_the_baseline_runs(tmp_path: Path) -> None:
+    one = {**SMALL, "iterations": 1, "samples": 1}
+    a = search(SearchConfig(**one, name="a"), runs_dir=tmp_path, log=lambda m: None)
+    logs: list[str] = []
+    b = search(SearchConfig(**one, name="b"), runs_dir=tmp_path, log=logs.append)
+    assert a["final"]["baselines"] == b["final"]["baselines"]
+    for name in ("sparse", "hand"):
+        reused = tmp_path / "b" / f"baseline_{name}__s1000" / "reused_from.txt"
+        assert reused.read_text().strip() == str(tmp_path.resolve() / "a" / f"baseline_{name}__s1000")
+    assert sum("reusing the identical finished run" in m for m in logs) == 2
+    # different settings (another budget) train their own baselines
+    c = search(SearchConfig(**{**one, "steps": 2048}, name="c"), runs_dir=tmp_path, log=lambda m: None)
+    assert not list((tmp_path / "c").glob("baseline_*/reused_from.txt")) and c["final"]["baselines"]
