@@ -166,7 +166,12 @@ def test_kill_9_mid_search_resumes_without_repeating_a_call(tmp_path: Path) -> N
     for c in st["candidates"]:
         assert runs.count(c["run_id"]) == 1
         assert json.loads((sdir / c["run_id"] / "status.json").read_text())["state"] == "done"
-    assert len(runs) == 6 + 1  # one run per candidate, plus the re-training of the best
+    retrained = {c["candidate"] for c in st["final"]["candidates"]} | {p["candidate"] for p in st["final"]["per_iteration"]}
+    assert len(runs) == 6 + len(retrained)  # one run per candidate, plus one re-training (1 seed) per top or iteration best
+    # the cassette holds each distinct call once: everything the server answered, nothing twice
+    cassette_entries = [p for p in (sdir / "cassette").rglob("*.json") if p.name != "manifest.json"]
+    prompts = {(sdir / f"iter_{i}" / "prompt.json").read_text() for i in range(3)}  # equal prompts share entries
+    assert len(cassette_entries) == len(prompts) * 2  # 2 samples per prompt; every candidate valid: no repairs
 
 
 def test_budget_stop_ends_the_search_cleanly(tmp_path: Path) -> None:
