@@ -492,9 +492,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not best.is_file():
         raise CLIError(f"{sdir} has no best_reward.py (is it a finished search directory?)")
     meta = json.loads((sdir / "best.json").read_text())
+    # the search's own agent, budget and overrides unless told otherwise
+    searched = (json.loads((sdir / "search.json").read_text()).get("config") or {}) if (sdir / "search.json").is_file() else {}
+    agent = args.agent or searched.get("agent") or "ppo"
+    steps = args.steps if args.steps is not None else searched.get("steps")
+    hp = [*searched.get("hp", []), *(args.hp or [])] if agent == searched.get("agent", "ppo") else list(args.hp or [])
     fits = []
     for seed in range(args.seeds):
-        cfg = RunConfig(task=meta["task"], reward=f"llm:{best}", agent=args.agent, steps=args.steps, seed=seed,
+        cfg = RunConfig(task=meta["task"], reward=f"llm:{best}", agent=agent, steps=steps, seed=seed, hp=hp,
                         experiment=args.experiment, run_id=f"replay__{sdir.name}__s{seed}")
         res = run_config(cfg, runs_dir=args.runs_dir, progress=not args.no_progress)
         fits.append(res.summary.get("fitness_mean"))
@@ -669,8 +674,10 @@ def build_parser() -> argparse.ArgumentParser:
     rpl = sub.add_parser("replay", help="re-train a search's best reward, no LLM")
     rpl.add_argument("search_dir")
     rpl.add_argument("--seeds", type=int, default=3)
-    rpl.add_argument("--steps", type=int, default=None)
-    rpl.add_argument("--agent", default="ppo")
+    rpl.add_argument("--steps", type=int, default=None, help="default: the search's budget per run")
+    rpl.add_argument("--agent", default=None, help="default: the search's agent")
+    rpl.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+                     help="override on top of the search's own overrides (repeatable)")
     rpl.add_argument("--experiment", default="replay")
     rpl.add_argument("--runs-dir", default=None)
     rpl.add_argument("--no-progress", action="store_true")

@@ -115,3 +115,16 @@ def test_a_second_search_with_the_same_settings_reuses_the_baseline_runs(tmp_pat
     # different settings (another budget) train their own baselines
     c = search(SearchConfig(**{**one, "steps": 2048}, name="c"), runs_dir=tmp_path, log=lambda m: None)
     assert not list((tmp_path / "c").glob("baseline_*/reused_from.txt")) and c["final"]["baselines"]
+
+
+def test_replay_retrains_the_best_reward_with_the_searchs_own_settings(tmp_path: Path) -> None:
+    from rewardlab.cli import main
+
+    search(SearchConfig(**{**SMALL, "iterations": 1}, hp=("n_epochs=2",), baselines=()), runs_dir=tmp_path,
+           log=lambda m: None)
+    sdir = tmp_path / "search__CartPole-v1__mutation"
+    assert main(["replay", str(sdir), "--seeds", "1", "--runs-dir", str(tmp_path), "--no-progress"]) == 0
+    cfg = json.loads((tmp_path / "replay" / f"replay__{sdir.name}__s0" / "config.json").read_text())
+    assert cfg["run"]["hp"] == ["n_epochs=2"] and cfg["steps"] == SMALL["steps"] and cfg["run"]["agent"] == "ppo"
+    assert cfg["run"]["reward"] == f"llm:{sdir / 'best_reward.py'}"
+    assert main(["replay", str(tmp_path / "nothing-here"), "--no-progress"]) == 2
