@@ -64,6 +64,8 @@ class SearchConfig:
     :param retrain_iteration_bests: also re-train each iteration's best on the fresh seeds, so the search's
         progress from iteration to iteration is measured on seeds that did not select it.
     :param name: the search folder (default ``search__<task>__<backend>``).
+    :param search_seeds: training seeds per candidate during the search; its score is the mean over them
+        (the reflection reads the first seed's run).
     :param hp: agent hyperparameter overrides (``key=value``) for every candidate, re-training and baseline run.
     """
 
@@ -107,6 +109,7 @@ class SearchConfig:
     critic: bool = False
     retrain_iteration_bests: bool = True
     hp: tuple[str, ...] = ()
+    search_seeds: int = 1
 
     def folder(self) -> str:
         return self.name or f"search__{self.task.replace('/', '_')}__{self.backend}"
@@ -121,6 +124,8 @@ class SearchConfig:
             d.pop("hp")  # searches saved before hyperparameter overrides existed still resume
         else:
             d["hp"] = list(d["hp"])
+        if d["search_seeds"] == 1:
+            d.pop("search_seeds")  # likewise for searches saved before search seeds existed
         return d
 
 
@@ -274,8 +279,8 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
         raise SearchError(f"ranker must be one of {RANKERS[1:]} (or none), got {cfg.ranker!r}")
     if cfg.selection not in SELECTIONS:
         raise SearchError(f"selection must be one of {SELECTIONS}, got {cfg.selection!r}")
-    if cfg.retrain_seeds < 1 or cfg.samples < 1 or cfg.iterations < 1:
-        raise SearchError("iterations, samples and retrain_seeds must be positive")
+    if cfg.retrain_seeds < 1 or cfg.samples < 1 or cfg.iterations < 1 or cfg.search_seeds < 1:
+        raise SearchError("iterations, samples, search_seeds and retrain_seeds must be positive")
     task = get_task(cfg.task)
     cfg.task = task.id
     try:  # the agent, its overrides and the budget, checked before anything is written
@@ -349,25 +354,32 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
             c = Candidate(cid, it, j, st.best, bool(res.ok), res.label, res.message, repairs)
             cands[cid] = {**asdict(c), "dir": cid}
             log(f"iter {it} cand {j}: {'valid' if res.ok else 'INVALID ' + res.label} {'' if res.ok else res.message[:100]}")
-        jobs: list[tuple[str, RunConfig]] = []
+        jobs: list[tuple[str, list[RunConfig]]] = []
         for cid in ids:
             if cands[cid]["valid"]:
-                rc = run_cfg(cid, cfg.seed)
-                cands[cid]["run_id"] = rc.run_id
-                jobs.append((cid, rc))
+                rcs = [run_cfg(cid, cfg.seed + k) for k in range(cfg.search_seeds)]
+                cands[cid]["run_id"] = rcs[0].run_id
+                if cfg.search_seeds > 1:
+                    cands[cid]["run_ids"] = [rc.run_id for rc in rcs]
+                jobs.append((cid, rcs))
         save()
-        todo = [rc for _, rc in jobs if run_state(rc, str(root)) != "done"]
+        todo = [rc for _, rcs in jobs for rc in rcs if run_state(rc, str(root)) != "done"]
         for r in executor.map(todo, str(root), lambda *a: None):
             if r.status != "done":
                 log(f"run {r.run_id} {r.status}: {(r.error or '').splitlines()[0] if r.error else ''}")
         best_it = None
         trained = []
-        for cid, rc in jobs:
-            rdir = root / cfg.folder() / (rc.run_id or "")
-            score, fit, succ = _score(rdir, cfg.selection, cfg.final_k)
-            cands[cid].update(score=score, final_fitness=fit, success_rate=succ)
-            if score is None:
+        for cid, rcs in jobs:
+            rdir = root / cfg.folder() / (rcs[0].run_id or "")
+            per_seed = [_score(root / cfg.folder() / (rc.run_id or ""), cfg.selection, cfg.final_k) for rc in rcs]
+            if any(x[0] is None for x in per_seed):  # a run that failed on any seed leaves the candidate unscored
+                cands[cid].update(score=None, final_fitness=None, success_rate=None)
                 continue
+            # with several search seeds a candidate is scored by its mean over them: one lucky seed cannot win
+            score, fit, succ = (float(np.mean([x[i] for x in per_seed])) for i in range(3))
+            cands[cid].update(score=score, final_fitness=fit, success_rate=succ)
+            if cfg.search_seeds > 1:
+                cands[cid]["seed_scores"] = [x[0] for x in per_seed]
             trained.append(cid)
             refl = reflect(rdir)
             atomic_write_json(sdir / cid / "reflection.json", {"text": refl.to_text(task.fitness.unit), "stats": refl.stats_json(), "full": refl.as_dict()})

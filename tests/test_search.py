@@ -128,3 +128,14 @@ def test_replay_retrains_the_best_reward_with_the_searchs_own_settings(tmp_path:
     assert cfg["run"]["hp"] == ["n_epochs=2"] and cfg["steps"] == SMALL["steps"] and cfg["run"]["agent"] == "ppo"
     assert cfg["run"]["reward"] == f"llm:{sdir / 'best_reward.py'}"
     assert main(["replay", str(tmp_path / "nothing-here"), "--no-progress"]) == 2
+
+
+def test_search_seeds_score_each_candidate_by_its_mean_over_seeds(tmp_path: Path) -> None:
+    st = search(SearchConfig(**{**SMALL, "iterations": 1, "samples": 2}, search_seeds=2, retrain_iteration_bests=False),
+                runs_dir=tmp_path, log=lambda m: None)
+    sdir = tmp_path / "search__CartPole-v1__mutation"
+    for c in st["candidates"]:
+        assert c["run_ids"] == [f"iter_0_cand_{c['index']}__s0", f"iter_0_cand_{c['index']}__s1"]
+        fits = [json.loads((sdir / r / "summary.json").read_text())["fitness_mean"] for r in c["run_ids"]]
+        assert c["final_fitness"] == pytest.approx(sum(fits) / 2)
+        assert len(c["seed_scores"]) == 2
