@@ -664,7 +664,17 @@ def report_markdown(st: dict[str, Any], task: Task) -> str:
                          f"{_fmt(sofar.get('retrain_mean'))} |")
     usage = st.get("usage") or {}
     if usage:
-        lines += ["", f"LLM usage: {json.dumps(usage)}"]
+        lines += ["", "## LLM usage", "", "| | calls | samples | prompt tokens | completion tokens | cost (USD) |",
+                  "|---|---|---|---|---|---|"]
+        for kind in ("live", "replayed"):
+            u = usage.get(kind) or {}
+            lines.append(f"| {kind} | {u.get('calls', 0)} | {u.get('samples', 0)} | {u.get('prompt_tokens', 0)} | "
+                         f"{u.get('completion_tokens', 0)} | {u.get('cost_usd', 0.0):.4f} |")
+        cas = usage.get("cassette_this_session")
+        if cas:
+            lines += ["", f"Cassette `{cas.get('directory')}` this session: {cas.get('hits', 0)} hits "
+                          f"({cas.get('fixture_hits', 0)} hand-written fixtures), {cas.get('misses', 0)} misses, "
+                          f"{cas.get('recorded', 0)} recorded. Per-iteration usage: `search.json` -> `usage.by_tag`."]
     return "\n".join(lines) + "\n"
 
 
