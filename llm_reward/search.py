@@ -437,7 +437,8 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
         return {"retrain_fitness": fits, "retrain_mean": float(np.mean(fits)) if fits else None,
                 "retrain_success": float(np.mean(succ)) if succ else None}
 
-    final = [{"candidate": c["id"], "search_score": c["score"], **retrained(c["id"])} for c in top]
+    # every re-trained candidate competes on the same fresh seeds; the best mean is declared best
+    final = [{"candidate": cid, "search_score": cands[cid]["score"], **retrained(cid)} for cid in retrain_ids]
     final.sort(key=lambda d: -(d["retrain_mean"] if d["retrain_mean"] is not None else -np.inf))
     per_iteration = [{"iteration": b["iteration"], "candidate": b["candidate"], "best_so_far": b.get("best_so_far"),
                       **(retrained(b["candidate"]) if b["candidate"] in retrain_ids else {})}

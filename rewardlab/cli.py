@@ -485,7 +485,7 @@ def cmd_video(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Re-train a search's best reward with no LLM involved."""
-    from rewardlab.experiment.runner import RunConfig, run_config
+    from rewardlab.experiment.runner import RunConfig, prepare
 
     sdir = Path(args.search_dir)
     best = sdir / "best_reward.py"
@@ -497,13 +497,32 @@ def cmd_replay(args: argparse.Namespace) -> int:
     agent = args.agent or searched.get("agent") or "ppo"
     steps = args.steps if args.steps is not None else searched.get("steps")
     hp = [*searched.get("hp", []), *(args.hp or [])] if agent == searched.get("agent", "ppo") else list(args.hp or [])
+    from rewardlab.experiment.executors import make_executor
+    from rewardlab.experiment.grid import run_state
+    from rewardlab.experiment.store import RunDir, runs_root
+
+    cfgs = [RunConfig(task=meta["task"], reward=f"llm:{best.resolve()}", agent=agent, steps=steps, seed=seed, hp=hp,
+                      experiment=args.experiment, run_id=f"replay__{sdir.name}__s{seed}")
+            for seed in range(args.first_seed, args.first_seed + args.seeds)]
+    try:
+        prepare(cfgs[0])  # bad agent, overrides or budget: one message before anything runs
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    root = str(runs_root(args.runs_dir))
+    todo = [c for c in cfgs if run_state(c, root) != "done"]
+    for r in make_executor(args.executor, args.workers).map(todo, root, lambda *a: None):
+        if r.status != "done":
+            console.print(f"[red]{r.run_id} {r.status}[/red]: {escape((r.error or '').splitlines()[0] if r.error else '')}")
     fits = []
-    for seed in range(args.seeds):
-        cfg = RunConfig(task=meta["task"], reward=f"llm:{best}", agent=agent, steps=steps, seed=seed, hp=hp,
-                        experiment=args.experiment, run_id=f"replay__{sdir.name}__s{seed}")
-        res = run_config(cfg, runs_dir=args.runs_dir, progress=not args.no_progress)
-        fits.append(res.summary.get("fitness_mean"))
-        console.print(f"seed {seed}: fitness {_num(fits[-1])}, success {res.summary.get('success_rate', 0):.0%}")
+    for c in cfgs:
+        summ = RunDir(Path(root) / c.experiment / (c.run_id or "")).summary()
+        if summ:
+            fits.append(summ["fitness_mean"])
+            console.print(f"seed {c.seed}: fitness {_num(summ['fitness_mean'])}, success {summ.get('success_rate', 0):.0%}")
+    if not fits:
+        raise CLIError("no replay run finished")
+    console.print(f"{best}: mean fitness {_num(sum(fits) / len(fits))} over seeds "
+                  f"{[c.seed for c in cfgs]} ({len(fits)} finished)")
     return 0
 
 
@@ -676,11 +695,15 @@ def build_parser() -> argparse.ArgumentParser:
     rpl = sub.add_parser("replay", help="re-train a search's best reward, no LLM")
     rpl.add_argument("search_dir")
     rpl.add_argument("--seeds", type=int, default=3)
+    rpl.add_argument("--first-seed", type=int, default=0,
+                     help="seeds first-seed .. first-seed+seeds-1 (the search trained on 0.., re-trained on 1000..)")
     rpl.add_argument("--steps", type=int, default=None, help="default: the search's budget per run")
     rpl.add_argument("--agent", default=None, help="default: the search's agent")
     rpl.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
                      help="override on top of the search's own overrides (repeatable)")
     rpl.add_argument("--experiment", default="replay")
+    rpl.add_argument("--executor", default="local", choices=["local", "serial", "ray"])
+    rpl.add_argument("--workers", type=int, default=None)
     rpl.add_argument("--runs-dir", default=None)
     rpl.add_argument("--no-progress", action="store_true")
     rpl.set_defaults(fn=cmd_replay)

@@ -50,6 +50,10 @@ def test_mutation_search_persists_everything_and_resumes(tmp_path: Path) -> None
         assert (sdir / f"{p['candidate'].replace('/', '_')}_retrain__s1000" / "summary.json").is_file()
         assert p["best_so_far"] is not None
     assert "Each iteration's best, re-trained" in (sdir / "search_report.md").read_text()
+    # every re-trained candidate (top and iteration bests) competes on the fresh seeds for declared best
+    final = st["final"]["candidates"]
+    assert {c["candidate"] for c in final} >= {p["candidate"] for p in per_it}
+    assert st["final"]["best"] == max(final, key=lambda c: c["retrain_mean"])["candidate"]
     n_runs = len([p for p in sdir.iterdir() if (p / "status.json").exists()])
     again = search(SearchConfig(**SMALL), runs_dir=tmp_path, log=lambda m: None)
     assert again["candidates"] == st["candidates"]
@@ -128,6 +132,11 @@ def test_replay_retrains_the_best_reward_with_the_searchs_own_settings(tmp_path:
     assert cfg["run"]["hp"] == ["n_epochs=2"] and cfg["steps"] == SMALL["steps"] and cfg["run"]["agent"] == "ppo"
     assert cfg["run"]["reward"] == f"llm:{sdir / 'best_reward.py'}"
     assert main(["replay", str(tmp_path / "nothing-here"), "--no-progress"]) == 2
+    assert main(["replay", str(sdir), "--seeds", "1", "--first-seed", "2000", "--hp", "bogus=1", "--runs-dir",
+                 str(tmp_path), "--no-progress"]) == 2
+    assert not (tmp_path / "replay" / f"replay__{sdir.name}__s2000").exists()
+    # a finished replay is read back, not trained again
+    assert main(["replay", str(sdir), "--seeds", "1", "--runs-dir", str(tmp_path), "--no-progress"]) == 0
 
 
 def test_search_seeds_score_each_candidate_by_its_mean_over_seeds(tmp_path: Path) -> None:
