@@ -1,7 +1,7 @@
 """``llm:path/reward.py`` reward specs: LLM-written reward code loaded for training.
 
 The code is statically checked again in the training process, then runs in a sandboxed child
-process (:class:`~llm_reward.sandboxed_reward.SandboxedReward`): a call that loops, exhausts
+process (:class:`~llm_reward.sandbox.SandboxedReward`): a call that loops, exhausts
 memory or crashes fails the run with a labelled error instead of hanging or killing it.
 
 ``llm-inproc:path/reward.py``, or ``REWARDLAB_LLM_SANDBOX=inproc`` for every ``llm:`` spec, runs
@@ -25,7 +25,7 @@ TIMEOUT_ENV = "REWARDLAB_LLM_CALL_TIMEOUT_S"
 
 def reward_from_spec(path: str, task: Task) -> RewardSource:
     """The reward for ``llm:path``: sandboxed in a child process unless ``REWARDLAB_LLM_SANDBOX=inproc``."""
-    from llm_reward.sandboxed_reward import DEFAULT_CALL_TIMEOUT_S, SandboxedReward
+    from llm_reward.sandbox import DEFAULT_CALL_TIMEOUT_S, SandboxedReward
 
     mode = os.environ.get(SANDBOX_ENV, "process").strip().lower() or "process"
     if mode == "inproc":

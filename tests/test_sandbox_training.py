@@ -26,7 +26,7 @@ from envs.state_view import StateView
 from llm_reward.code import static_check
 from llm_reward.loader import SANDBOX_ENV, TIMEOUT_ENV
 from llm_reward.sandbox import SandboxLimits, load_trusted_reward, validate_candidate
-from llm_reward.sandboxed_reward import RewardSandboxError, SandboxedReward
+from llm_reward.sandbox import RewardSandboxError, SandboxedReward
 from llm_reward.transitions import collect_transitions, transition_view
 from rewardlab.experiment.executors import SerialExecutor
 from rewardlab.experiment.runner import RunConfig, run_config
@@ -169,7 +169,7 @@ def _children() -> set[int]:
             cmd = (d / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == os.getpid() and b"sandboxed_reward" in cmd:
+        if ppid == os.getpid() and b"llm_reward.sandbox.worker" in cmd:
             found.add(int(d.name))
     return found
 
@@ -208,7 +208,8 @@ def test_same_totals_and_components_as_in_process(task_id: str) -> None:
             for k, v in want.components.items():
                 np.testing.assert_array_equal(got.components[k], v)
         assert sandboxed.describe() == inproc.describe()
-        assert sandboxed.isolation["network_namespace"] and sandboxed.isolation["guards"]
+        assert sandboxed.isolation["network_namespace"] and sandboxed.isolation["python_guards"]
+        assert sandboxed.isolation["kernel"] and sandboxed.isolation["landlock"]["abi"] >= 1
     finally:
         sandboxed.close()
 
@@ -462,7 +463,7 @@ def test_child_dies_with_a_killed_parent(tmp_path: Path) -> None:
         import sys, time
         sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
         import envs
-        from llm_reward.sandboxed_reward import SandboxedReward
+        from llm_reward.sandbox import SandboxedReward
         from llm_reward.transitions import collect_transitions, transition_view
         from rewardlab.rewards.base import TransitionBatch
         task = envs.get_task("MountainCar-v0")
