@@ -4,6 +4,8 @@ The code is statically checked again in the training process, then runs in a san
 process (:class:`~llm_reward.sandbox.SandboxedReward`): a call that loops, exhausts
 memory or crashes fails the run with a labelled error instead of hanging or killing it.
 
+``llm:`` requires the kernel sandbox (Landlock and seccomp) and is refused where the machine lacks it;
+``llm-process:path/reward.py`` asks explicitly for a sandbox process with whatever isolation holds there.
 ``llm-inproc:path/reward.py``, or ``REWARDLAB_LLM_SANDBOX=inproc`` for every ``llm:`` spec, runs
 the code inside the training process with the sandbox's restricted builtins only: no process
 boundary, no resource limits, no per-call IPC. ``REWARDLAB_LLM_CALL_TIMEOUT_S`` sets the
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from envs.registry import Task
 from rewardlab.rewards.base import RewardSource
@@ -24,12 +27,22 @@ TIMEOUT_ENV = "REWARDLAB_LLM_CALL_TIMEOUT_S"
 
 
 def reward_from_spec(path: str, task: Task) -> RewardSource:
-    """The reward for ``llm:path``: sandboxed in a child process unless ``REWARDLAB_LLM_SANDBOX=inproc``."""
-    from llm_reward.sandbox import DEFAULT_CALL_TIMEOUT_S, SandboxedReward
+    """The reward for ``llm:path``: in the kernel sandbox, refused where the machine cannot provide it."""
+    return _sandboxed(path, require_kernel=True)
+
+
+def process_reward_from_spec(path: str, task: Task) -> RewardSource:
+    """The reward for ``llm-process:path``: a sandbox process with whatever isolation this machine has
+    (the user asked for it explicitly: Landlock or seccomp may be missing; the run's reward.json says)."""
+    return _sandboxed(path, require_kernel=False)
+
+
+def _sandboxed(path: str, require_kernel: bool) -> RewardSource:
+    from llm_reward.sandbox import DEFAULT_CALL_TIMEOUT_S, SandboxedReward, SandboxLimits, probe
 
     mode = os.environ.get(SANDBOX_ENV, "process").strip().lower() or "process"
     if mode == "inproc":
-        return inproc_reward_from_spec(path, task)
+        return inproc_reward_from_spec(path, None)  # type: ignore[arg-type]
     if mode != "process":
         raise RewardSpecError(f"{SANDBOX_ENV}={mode!r}: valid values are 'process' (the default) and 'inproc'")
     timeout = os.environ.get(TIMEOUT_ENV, "").strip()
@@ -37,15 +50,30 @@ def reward_from_spec(path: str, task: Task) -> RewardSource:
         call_timeout_s = float(timeout) if timeout else DEFAULT_CALL_TIMEOUT_S
     except ValueError:
         raise RewardSpecError(f"{TIMEOUT_ENV}={timeout!r} is not a number of seconds") from None
+    support = probe()
+    if require_kernel and not support.sufficient:
+        raise RewardSpecError(refusal(support, f"llm-process:{path}"))
     p = _reward_file(path)
     try:
-        src = SandboxedReward(
-            p.read_text(), "compute_reward", name=p.parent.name or "llm", call_timeout_s=call_timeout_s
+        return SandboxedReward(
+            p.read_text(),
+            "compute_reward",
+            name=p.parent.name or "llm",
+            call_timeout_s=call_timeout_s,
+            limits=SandboxLimits(require_kernel=require_kernel),
+            source_file=str(p.resolve()),
         )
     except ValueError as e:  # RewardCodeError (the static check) or a bad timeout
         raise RewardSpecError(f"LLM reward {path}: {e}") from None
-    src.source_file = str(p.resolve())  # type: ignore[attr-defined]
-    return src
+
+
+def refusal(support: Any, weaker: str) -> str:
+    """Why LLM code is not run on this machine, and how to ask for less isolation explicitly."""
+    return (
+        f"LLM-written reward code runs only in the kernel sandbox, and this machine ({support.platform}) lacks "
+        f"{' and '.join(support.missing())}. To run it anyway with weaker isolation (resource limits, "
+        f"namespaces where available, Python guards), say so explicitly: {weaker}"
+    )
 
 
 def inproc_reward_from_spec(path: str, task: Task) -> RewardSource:

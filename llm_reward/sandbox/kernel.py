@@ -500,6 +500,7 @@ def lock_down(scratch: str | os.PathLike[str], *, address_space: int | None, req
     :raises OSError: a required layer failed (the caller reports it and must not run the code).
     """
     iso: dict[str, Any] = {"platform": sys.platform}
+    _seccomp_module()  # libseccomp is found with a subprocess (ldconfig): before anything is restricted
     if thread_count() != 1:
         raise OSError(errno.EBUSY, f"the sandbox process has {thread_count()} threads; Landlock needs one")
     iso.update(unshare_namespaces())

@@ -83,9 +83,12 @@ def child_env(cwd: Path) -> dict[str, str]:
 class WorkerFailed(Exception):
     """The worker failed, with a label from :data:`LABELS`; it is dead (killed and reaped)."""
 
-    def __init__(self, label: str, message: str, tb: str = "", exit_code: int | None = None) -> None:
+    def __init__(
+        self, label: str, message: str, tb: str = "", exit_code: int | None = None, isolation: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.label, self.message, self.tb, self.exit_code = label, message, tb, exit_code
+        self.isolation = isolation or {}
 
 
 @dataclass
@@ -138,6 +141,7 @@ class Worker:
         self.rusage: Any = None
         self.isolation: dict[str, Any] = {}
         self.calls = 0
+        self._err = b""
         parent_sock, child_sock = socket.socketpair()
         repo_root = str(Path(__file__).resolve().parents[2])
         self.proc = subprocess.Popen(
@@ -319,6 +323,8 @@ class Worker:
             self.stop(wait_exit_s=1.0)
             if not isinstance(doc, dict):
                 self._fail("sandbox_error", f"the worker sent an unreadable error report {where}")
+            if isinstance(doc.get("isolation"), dict) and not self.isolation:
+                self.isolation = doc["isolation"]
             label = str(doc.get("label"))
             if label not in LABELS or label == "ok":
                 label = "exception"
@@ -327,7 +333,7 @@ class Worker:
 
     def _fail(self, label: str, message: str, tb: str = "") -> Any:
         self.stop()
-        raise WorkerFailed(label, message, tb, self.proc.returncode)
+        raise WorkerFailed(label, message, tb, self.proc.returncode, dict(self.isolation))
 
     def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None

@@ -141,6 +141,7 @@ class SandboxedReward(RewardSource):
                 expected=self._keys,
             )
         except WorkerFailed as e:
+            self.isolation = self.isolation or e.isolation
             raise self._fail(e.label, e.message, e.tb, e.exit_code) from None
         except Fail as f:
             raise self._fail(f.label, str(f), f.tb) from None

@@ -212,7 +212,7 @@ def _smoke_test(
             traceback_trimmed=e.tb,
             exit_code=e.exit_code,
             warnings=warnings,
-            isolation=dict(worker.isolation) if worker else {},
+            isolation=dict(worker.isolation) if worker else e.isolation,
             n_transitions=n_stored,
         )
     except Exception as e:  # our own failure

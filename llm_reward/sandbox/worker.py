@@ -356,7 +356,8 @@ class _Server:
         label = f.label
         if label == "sandbox_error" and self.executed and not before:
             label = "exception"  # once the code has run, a claim that the sandbox failed is the code's doing
-        _send(self.conn, b"E", {"label": label, "message": str(f), "traceback": f.tb, "executed": self.executed})
+        doc = {"label": label, "message": str(f), "traceback": f.tb, "executed": self.executed}
+        _send(self.conn, b"E", {**doc, "isolation": getattr(self, "isolation", {})})
         os._exit(0)
 
 

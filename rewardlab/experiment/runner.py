@@ -195,6 +195,8 @@ def run_config(
         run_dir.set_status("failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
         raise
     finally:
+        if source.info():  # what held while it ran (a sandbox's guarantees are known once it started)
+            _write_reward(run_dir, cfg, source)
         source.close()  # however the run ends, a reward's sandbox process ends with it
     return RunResult(run_dir.path, summary, "done")
 
@@ -241,6 +243,7 @@ def _write_reward(run_dir: RunDir, cfg: RunConfig, source: RewardSource) -> None
         shutil.copyfile(src_file, run_dir.path / "reward_source.py")
         info["source_file"] = src_file
         info["copied_to"] = "reward_source.py"
+    info.update(source.info())
     run_dir.write_json("reward.json", info)
 
 

@@ -112,6 +112,14 @@ class RewardSource:
     def describe(self) -> str:
         return self.name
 
+    def info(self) -> dict[str, Any]:
+        """What a run records about this source beyond its spec (e.g. the sandbox guarantees that held),
+        merged over children. JSON-serialisable."""
+        out: dict[str, Any] = {}
+        for child in self.children():
+            out.update(child.info())
+        return out
+
     def close(self) -> None:
         """Release what the source holds (e.g. a sandbox process). It may be used again afterwards."""
         for child in self.children():

@@ -47,6 +47,7 @@ _USER_REWARDS: dict[str, UserReward] = {}
 SPEC_PREFIXES: dict[str, str] = {
     "llm": "llm_reward.loader:reward_from_spec",
     "llm-inproc": "llm_reward.loader:inproc_reward_from_spec",
+    "llm-process": "llm_reward.loader:process_reward_from_spec",
 }
 
 
