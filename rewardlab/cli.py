@@ -15,12 +15,13 @@
     rewardlab rank SEARCH_DIR ORDER ...     rank a search iteration's rollout videos (ICPL)
     rewardlab video RUN_DIR                 render a run's policy to a GIF
     rewardlab replay SEARCH_DIR             re-train a search's best reward, no LLM
-    rewardlab bench [wrapper|pool]          reward-wrapper overhead; local-pool speed-up
+    rewardlab bench [wrapper|pool|sandbox]  reward-wrapper overhead; local-pool speed-up; sandbox cost
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -526,11 +527,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+b_default_tasks = "CartPole-v1,HalfCheetah-v5"
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from rewardlab.bench import as_dict, pool_speedup, wrapper_overhead
 
     rows: list[dict[str, Any]] = []
-    if args.kind == "wrapper":
+    if args.kind == "sandbox":  # llm_reward is reached by name: rewardlab does not import it
+        cost = importlib.import_module("llm_reward.sandbox.bench").sandbox_cost(
+            args.tasks if args.tasks != b_default_tasks else "MountainCar-v0", n_envs=args.n_envs,
+            seconds=args.seconds, repeats=args.repeats, train_steps=args.steps,
+        )
+        rows.append(cost)
+        console.print(
+            f"{cost['task']}: validation {cost['validation_s_median']:.2f} s per candidate (median); reward wrapper "
+            f"{cost['wrapper_llm']['wrapped_env_steps_per_s']:,} env-steps/s sandboxed vs "
+            f"{cost['wrapper_llm-inproc']['wrapped_env_steps_per_s']:,} in process; PPO training "
+            f"{cost['train_llm']['steps_per_s']:,} vs {cost['train_llm-inproc']['steps_per_s']:,} steps/s "
+            f"(in-process / sandboxed = {cost['training_ratio_inproc_over_sandbox']:.2f}x)"
+        )
+    elif args.kind == "wrapper":
         for task in args.tasks.split(","):
             res = wrapper_overhead(task, args.reward, args.n_envs, args.seconds, args.repeats)
             rows.append(as_dict(res))
@@ -714,12 +731,12 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--seed", type=int, default=0)
     rb.set_defaults(fn=cmd_random)
 
-    b = sub.add_parser("bench", help="benchmarks: reward-wrapper overhead, or local-pool speed-up")
-    b.add_argument("kind", nargs="?", default="wrapper", choices=["wrapper", "pool"])
+    b = sub.add_parser("bench", help="benchmarks: reward-wrapper overhead, local-pool speed-up, sandbox cost")
+    b.add_argument("kind", nargs="?", default="wrapper", choices=["wrapper", "pool", "sandbox"])
     b.add_argument("--runs", type=int, default=4, help="pool: independent runs")
-    b.add_argument("--steps", type=int, default=20_000, help="pool: steps per run")
+    b.add_argument("--steps", type=int, default=20_000, help="pool: steps per run; sandbox: training steps per mode")
     b.add_argument("--workers", type=int, default=2, help="pool: worker processes")
-    b.add_argument("--tasks", default="CartPole-v1,HalfCheetah-v5", help="comma-separated task ids")
+    b.add_argument("--tasks", default=b_default_tasks, help="comma-separated task ids (sandbox: one task)")
     b.add_argument("--reward", default="hand")
     b.add_argument("--n-envs", type=int, default=16)
     b.add_argument("--seconds", type=float, default=1.0, help="seconds per measurement")
