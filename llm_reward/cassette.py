@@ -75,8 +75,10 @@ def _first_line(messages: list[dict]) -> str:
     else:
         message = messages[-1] if messages else {}
     content = message.get("content") if isinstance(message, dict) else None
+    from llm_reward.textsafe import one_line
+
     line = str(content or "").strip().splitlines()[0] if str(content or "").strip() else ""
-    return line if len(line) <= 100 else line[:97] + "..."
+    return one_line(line, 100)  # cut at a word, with an ellipsis
 
 
 class CassetteMiss(LookupError):

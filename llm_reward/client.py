@@ -17,7 +17,8 @@ Behaviour that the search loop relies on:
   connection errors and malformed bodies (not JSON, no choices, every content null) are retried up to
   ``max_retries`` times with exponential backoff and jitter, waiting exactly ``Retry-After`` when the server sends
   one (capped at ``max_retry_after_s``). Other 4xx answers fail at once. Giving up raises :class:`LLMError` naming
-  the model, the server, the attempts and the last error.
+  the model, the server, the attempts and the last error. Every retry is reported to ``on_retry`` (a
+  :class:`RetryNotice`: the call's tag, the attempt, the reason and the wait), so a log says when one happened.
 * **Usage.** A body without ``usage`` still gives completions; tokens are then estimated from text length (about 4
   characters a token) and flagged (``Completion.usage_estimated``). Tokens and USD go to a shared
   :class:`~llm_reward.backend.Usage`, which enforces the budget before and after each paid request.
@@ -52,7 +53,7 @@ from llm_reward.backend import (
 )
 from llm_reward.cassette import Cassette, cassette_key
 
-__all__ = ["LLMError", "OpenAIBackend"]
+__all__ = ["LLMError", "OpenAIBackend", "RetryNotice"]
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
@@ -73,6 +74,35 @@ class LLMError(RuntimeError):
         self.attempts = attempts
         self.status = status
         self.last_error = last_error
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """One retry of an LLM request, as reported to ``OpenAIBackend(on_retry=...)``.
+
+    Attributes:
+        tag: the call's tag (``iter0``, ``iter0/cand1/repair1``).
+        attempt: the attempt that failed (1 for the first request).
+        max_attempts: attempts allowed in all (``max_retries + 1``).
+        reason: why it is retried (``HTTP 429: ...``, ``timeout``, ``connection error``, ``malformed response: ...``),
+            control characters removed and cut to 200 characters.
+        wait_s: seconds waited before the next attempt.
+        status: the HTTP status, when there was an answer.
+        retry_after: whether the wait is the server's ``Retry-After``.
+    """
+
+    tag: str
+    attempt: int
+    max_attempts: int
+    reason: str
+    wait_s: float
+    status: int | None = None
+    retry_after: bool = False
+
+    def __str__(self) -> str:
+        why = " (the server's Retry-After)" if self.retry_after else ""
+        return (f"LLM call {self.tag}: attempt {self.attempt} of {self.max_attempts} failed ({self.reason}); "
+                f"retrying in {self.wait_s:.2f} s{why}")
 
 
 class _Malformed(Exception):
@@ -197,6 +227,24 @@ def _retry_after_s(headers: Mapping[str, str] | None) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+def _retry_reason(exc: BaseException | None, status: int | None) -> str:
+    """Why a request is retried, in a few words (the server's own words cleaned and cut)."""
+    from llm_reward.textsafe import one_line
+
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return one_line(f"connection error: {exc}", 200)
+    if isinstance(exc, _Malformed):
+        return one_line(f"malformed response: {exc}", 200)
+    if status is not None:
+        body = getattr(exc, "body", None)
+        detail = body.get("message") if isinstance(body, dict) else None
+        detail = detail if isinstance(detail, str) and detail else getattr(exc, "message", None) or str(exc)
+        return one_line(f"HTTP {status}: {detail}", 200)
+    return one_line(f"{type(exc).__name__}: {exc}", 200)
+
+
 def _validate_messages(messages: Any) -> None:
     if not isinstance(messages, list) or not messages:
         raise ValueError("messages must be a non-empty list of {'role': ..., 'content': ...} dicts")
@@ -232,6 +280,8 @@ class OpenAIBackend:
         max_n_per_request: most choices asked for in one request (None: all at once). Set to 1 automatically when
             a server rejects ``n > 1`` (a 400/422, or a 5xx about "choice", as llama.cpp answers); the request is
             then repeated one choice at a time.
+        on_retry: called with a :class:`RetryNotice` before each wait between attempts (``str()`` of it is a log
+            line); an exception it raises is ignored.
     """
 
     name: str
@@ -258,6 +308,7 @@ class OpenAIBackend:
         sleep: Callable[[float], None] = time.sleep,
         jitter_seed: int | None = None,
         max_n_per_request: int | None = None,
+        on_retry: Callable[[RetryNotice], None] | None = None,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ValueError("model must be a non-empty string")
@@ -299,6 +350,7 @@ class OpenAIBackend:
         self.max_retry_after_s = float(max_retry_after_s)
         self.max_n_per_request = max_n_per_request
         self._sleep = sleep
+        self.on_retry = on_retry
         self._rng = random.Random(jitter_seed)
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
@@ -379,7 +431,7 @@ class OpenAIBackend:
             k = min(len(missing), self.max_n_per_request or len(missing))
             self._check_budget_before(messages, k)
             try:
-                answer = self._request(messages, k, missing[0])
+                answer = self._request(messages, k, missing[0], tag)
             except _NRejected:
                 self.max_n_per_request = 1  # e.g. llama.cpp: "Only one completion choice is allowed"
                 continue
@@ -448,7 +500,14 @@ class OpenAIBackend:
             return min(retry_after, self.max_retry_after_s)
         return min(self.max_backoff_s, self.backoff_s * 2**attempt) * (0.5 + 0.5 * self._rng.random())
 
-    def _request(self, messages: list[dict], k: int, first: int) -> _Answer:
+    def _notify_retry(self, notice: RetryNotice) -> None:
+        if self.on_retry is not None:
+            try:
+                self.on_retry(notice)
+            except Exception:  # a log that fails must not fail the call
+                pass
+
+    def _request(self, messages: list[dict], k: int, first: int, tag: str = "") -> _Answer:
         """One logical request for ``k`` samples, with retries."""
         client = self._get_client()
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
@@ -493,7 +552,12 @@ class OpenAIBackend:
             except (openai.APITimeoutError, openai.APIConnectionError, _Malformed) as exc:
                 last, status = exc, None
             if attempt < self.max_retries:
-                self._sleep(self._backoff(attempt, retry_after))
+                wait = self._backoff(attempt, retry_after)
+                self._notify_retry(RetryNotice(
+                    tag=tag, attempt=attempt + 1, max_attempts=self.max_retries + 1, reason=_retry_reason(last, status),
+                    wait_s=wait, status=status, retry_after=retry_after is not None,
+                ))
+                self._sleep(wait)
         describe = f"HTTP {status}: " if status is not None else ""
         kind = type(last).__name__ if not isinstance(last, _Malformed) else "malformed response"
         raise LLMError(

@@ -3,7 +3,9 @@
 Eureka reports each component's training curve (subsampled, with max/mean/min). This adds what its
 users asked for: each component's rank correlation with fitness, dead components, each component's
 share of the reward's magnitude, the fitness trend, the success rate and a short failure summary of
-the evaluation rollouts. Fitness *values* are reported; the fitness *code* never is.
+the evaluation rollouts. Fitness *values* are reported; the fitness *code* never is. Component names come from
+candidate code and go into the next prompt, so a name that is not a short identifier
+(:func:`llm_reward.textsafe.is_component_name`) is left out and only counted.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from llm_reward.textsafe import is_component_name
 from rewardlab.analysis.hacking import spearman, trend_test
 from rewardlab.experiment.store import RunDir
 
@@ -41,6 +44,7 @@ class Reflection:
     final_fitness: float | None = None
     success_rate: float | None = None
     failure_summary: str = ""
+    omitted_components: int = 0  # components left out because their names are not short identifiers
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +72,8 @@ class Reflection:
                 f"{k}: {_fmt(c.curve)}, max {c.max:.3g}, mean {c.mean:.3g}, min {c.min:.3g}; "
                 f"share of reward magnitude {c.share:.0%}; rank correlation with fitness {corr}{flag}"
             )
+        if self.omitted_components:
+            lines.append(f"({self.omitted_components} component(s) left out: their names are not short identifiers)")
         lines.append(f"task fitness: {_fmt(self.fitness_curve)}; trend: {self.fitness_trend}")
         lines.append(f"episode length: {_fmt(self.length_curve)}")
         if self.final_fitness is not None:
@@ -98,7 +104,8 @@ def reflect(run_dir: str | Path, n_points: int = 10) -> Reflection:
     fit = np.array([r["fitness"] for r in rows], dtype=float)
     shaped = np.array([r["shaped_return"] for r in rows], dtype=float)
     length = np.array([r["length"] for r in rows], dtype=float)
-    comp_names = [k[len("reward/"):] for k in (rows[0] if rows else {}) if k.startswith("reward/")]
+    all_names = [k[len("reward/"):] for k in (rows[0] if rows else {}) if k.startswith("reward/")]
+    comp_names = [k for k in all_names if is_component_name(k)]
     comps = {k: np.array([r.get(f"reward/{k}", np.nan) for r in rows], dtype=float) for k in comp_names}
     mags = {k: float(np.nanmean(np.abs(v))) if v.size else 0.0 for k, v in comps.items()}
     total_mag = sum(mags.values()) or 1.0
@@ -129,6 +136,7 @@ def reflect(run_dir: str | Path, n_points: int = 10) -> Reflection:
         str(run_dir), [int(s) for s in _subsample(steps, n_points)], _subsample(fit, n_points),
         _subsample(shaped, n_points), _subsample(length, n_points), stats, trend,
         summary.get("fitness_mean"), summary.get("success_rate"), _failures(summary, length),
+        len(all_names) - len(comp_names),
     )
     return refl
 

@@ -10,15 +10,19 @@ before one is declared best, so an early spike cannot win.
 
 Everything is persisted under ``<runs_root>/<name>/``::
 
-    search.json                 config, progress, lineage, best so far (atomic writes)
+    search.json                 config, progress, lineage, best so far, LLM usage summed over every invocation
+                                and one entry per invocation (atomic writes, after each validated candidate)
     transitions.npz             the stored transitions candidates are validated on
     iter_<i>/prompt.json        the messages sent
-    iter_<i>/cand_<j>/          response.txt, reward.py, validation.json, reflection.json, meta.json
+    iter_<i>/cand_<j>/          response.txt, reward.py, validation.json, dropped.txt, reflection.json
     <run ids>/                  the training runs (ordinary run directories)
     best.json, best_reward.py   the declared best after re-training
 
 A killed search re-run with the same command resumes: finished iterations are not redone, LLM
-calls replay from the cassette (``auto`` mode) instead of being paid again, finished runs are skipped.
+calls replay from the cassette (``auto`` mode) instead of being paid again, finished runs are skipped. Each
+invocation of the command appends to ``search.json``'s ``invocations`` and the ``usage`` totals are their sums, so
+re-running a search never resets its bill. Text that candidate code produced (messages, tracebacks, component
+names) is stored, logged and sent back to the model only through :mod:`llm_reward.textsafe`.
 """
 
 from __future__ import annotations
@@ -26,13 +30,23 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from envs.registry import Task, get_task
+from llm_reward.textsafe import (
+    MESSAGE_LIMIT,
+    TRACEBACK_LIMIT,
+    clean_data,
+    clean_message,
+    is_component_name,
+    one_line,
+    why_not_component_name,
+)
 from rewardlab.experiment.executors import make_executor
 from rewardlab.experiment.grid import run_state
 from rewardlab.experiment.runner import RunConfig, prepare
@@ -143,10 +157,15 @@ class Candidate:
     score: float | None = None
     final_fitness: float | None = None
     success_rate: float | None = None
+    dropped: list[str] = field(default_factory=list)  # top-level statements extraction left out of reward.py
+    failed_attempts: list[str] = field(default_factory=list)  # the label of each attempt that failed, in order
 
 
 @dataclass
 class SearchState:
+    """``search.json``. ``usage`` is summed over ``invocations``: one entry per run of the search command (when it
+    started, its outcome, the iterations and candidates it did, its own LLM usage), so nothing is ever reset."""
+
     config: dict[str, Any]
     next_iteration: int = 0
     candidates: list[dict[str, Any]] = field(default_factory=list)
@@ -154,6 +173,7 @@ class SearchState:
     best_per_iteration: list[dict[str, Any]] = field(default_factory=list)
     final: dict[str, Any] | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    invocations: list[dict[str, Any]] = field(default_factory=list)
 
 
 class SearchError(RuntimeError):
@@ -180,7 +200,8 @@ def _state_fields(task: Task) -> list[str]:
     return out
 
 
-def make_backend(cfg: SearchConfig, task: Task, search_dir: Path) -> Any:
+def make_backend(cfg: SearchConfig, task: Task, search_dir: Path, log: Any = None) -> Any:
+    """The search's backend; with ``log``, every retried LLM request logs a line (reason and wait)."""
     if cfg.backend == "mutation":
         from llm_reward.mutation import MutationBackend
 
@@ -206,6 +227,7 @@ def make_backend(cfg: SearchConfig, task: Task, search_dir: Path) -> Any:
         return OpenAIBackend(
             cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env or None, temperature=cfg.temperature,
             seed=cfg.seed, cassette=cas, usage=usage, timeout_s=cfg.timeout_s,
+            on_retry=(lambda notice: log(str(notice))) if log is not None else None,
         )
     raise SearchError(f"unknown backend {cfg.backend!r}; valid: mutation, openai")
 
@@ -259,18 +281,45 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
     LLM failures that end the search (a replay-mode cassette miss, a server that failed for good, a missing key)
     raise :class:`SearchError` after everything finished so far is saved; re-running resumes. Reaching the
     token/cost budget stops the iterations and goes on to the final re-training with the candidates so far.
+    Each call is one entry of ``search.json``'s ``invocations`` (its outcome recorded however it ends, except by
+    SIGKILL), and ``usage`` is summed over all of them.
     """
     from llm_reward.backend import BudgetExceeded
     from llm_reward.cassette import CassetteMiss
     from llm_reward.client import LLMError
 
+    session: dict[str, Any] = {}  # this invocation's entry in search.json and the function that saves it
     try:
-        return _search(cfg, runs_dir, log, BudgetExceeded)
-    except (CassetteMiss, LLMError) as e:
-        raise SearchError(f"{type(e).__name__}: {e}") from e
+        return _search(cfg, runs_dir, log, BudgetExceeded, session)
+    except BaseException as e:
+        outcome = ("paused (waits for a ranking)" if isinstance(e, SearchPaused) else
+                   "interrupted" if isinstance(e, KeyboardInterrupt) else f"stopped: {type(e).__name__}")
+        _end_invocation(session, outcome, e)
+        if isinstance(e, CassetteMiss | LLMError):
+            raise SearchError(f"{type(e).__name__}: {e}") from e
+        raise
 
 
-def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExceeded: type[Exception]) -> dict[str, Any]:
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _end_invocation(session: dict[str, Any], outcome: str, error: BaseException | None = None) -> None:
+    """Record how this invocation ended in ``search.json``; never masks the error that ended it."""
+    if "save" not in session:
+        return  # it ended before it had anything to record
+    inv = session["invocation"]
+    inv.update(outcome=outcome, ended=_now())
+    if error is not None and not isinstance(error, SearchPaused | KeyboardInterrupt):
+        inv["error"] = clean_message(str(error), MESSAGE_LIMIT)
+    try:
+        session["save"]()
+    except Exception:
+        pass
+
+
+def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExceeded: type[Exception],
+            session: dict[str, Any] | None = None) -> dict[str, Any]:
     from llm_reward import prompts
     from llm_reward.reflection import reflect
     from llm_reward.transitions import collect_transitions, load_transitions, save_transitions
@@ -292,30 +341,41 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
     sdir = root / cfg.folder()
     sdir.mkdir(parents=True, exist_ok=True)
     state_path = sdir / "search.json"
+    started = _now()
     if state_path.exists():
         st = SearchState(**read_json(state_path))
         if {k: v for k, v in st.config.items() if k in cfg.identity()} != cfg.identity():
             raise SearchError(f"{sdir} holds a search with a different config; use another --name")
+        if not st.invocations and st.usage:  # saved before search.json kept one entry per invocation
+            st.invocations.append(_legacy_invocation(st.usage))
         log(f"resuming {sdir}: iteration {st.next_iteration} of {cfg.iterations}")
     else:
         st = SearchState(config=cfg.identity())
+    inv: dict[str, Any] = {"started": started, "updated": started, "ended": None, "outcome": "running",
+                           "from_iteration": st.next_iteration, "to_iteration": st.next_iteration,
+                           "candidates_validated": 0, "repairs": 0}
+    st.invocations.append(inv)
     tpath = sdir / "transitions.npz"
     if not tpath.exists():
         save_transitions(tpath, collect_transitions(task, n_steps=cfg.n_transitions, seed=cfg.seed))
     transitions = load_transitions(tpath)
-    backend = make_backend(cfg, task, sdir)
+    backend = make_backend(cfg, task, sdir, log)
     executor = make_executor(cfg.executor, cfg.workers, cfg.address)
     cands = {c["id"]: c for c in st.candidates}
 
     def save() -> None:
         st.candidates = list(cands.values())
-        usage = getattr(backend, "usage", None)
-        if usage is not None and hasattr(usage, "to_dict"):
-            st.usage = usage.to_dict()
-            cas = getattr(backend, "cassette", None)
-            if cas is not None:
-                st.usage["cassette_this_session"] = {"directory": str(cas.directory), **cas.counters()}
+        inv.update(updated=_now(), to_iteration=st.next_iteration)
+        got = _invocation_usage(backend)
+        if got is not None:
+            inv["usage"], budget = got
+            st.usage = total_usage(st.invocations, budget)
+            if "cassette" in inv["usage"]:
+                st.usage["cassette_this_session"] = inv["usage"]["cassette"]
         atomic_write_json(state_path, asdict(st))
+
+    if session is not None:
+        session.update(invocation=inv, save=save)
 
     def run_cfg(cid: str, seed: int, suffix: str = "") -> RunConfig:
         return RunConfig(
@@ -343,17 +403,30 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
                 completions = backend.generate(messages, cfg.samples, tag=f"iter{it}")
             except BudgetExceeded as e:
                 log(f"LLM budget reached before iteration {it}: {e}; stopping the search here")
+                inv["budget_reached"] = True
                 break
         for j, comp in enumerate(completions):
             cid = ids[j]
+            if cid in cands:
+                continue  # validated (and saved) before an interruption
             cdir = sdir / cid
             cdir.mkdir(parents=True, exist_ok=True)
-            res, repairs = _write_and_validate(backend, cfg, task, transitions, messages, comp.text, cdir, it, j, prompts, log)
+            res, repairs, info = _write_and_validate(backend, cfg, task, transitions, messages, comp.text, cdir, it, j,
+                                                     prompts, log)
             if res.ok and cfg.critic:
-                res = _critic(backend, task, transitions, messages, cdir, it, j, res, prompts, log)
-            c = Candidate(cid, it, j, st.best, bool(res.ok), res.label, res.message, repairs)
+                res, revised_dropped = _critic(backend, task, transitions, messages, cdir, it, j, res, prompts, log)
+                if revised_dropped is not None:
+                    info["dropped"] = revised_dropped
+            label, message = one_line(res.label, 40), clean_message(res.message, MESSAGE_LIMIT)
+            c = Candidate(cid, it, j, st.best, bool(res.ok), label, message, repairs, dropped=info["dropped"],
+                          failed_attempts=info["failed_attempts"])
             cands[cid] = {**asdict(c), "dir": cid}
-            log(f"iter {it} cand {j}: {'valid' if res.ok else 'INVALID ' + res.label} {'' if res.ok else res.message[:100]}")
+            inv["candidates_validated"] += 1
+            inv["repairs"] += repairs
+            save()  # a search killed from here on still shows this candidate and its label
+            after = f" after {repairs} repair{'s' if repairs != 1 else ''}" if repairs else ""
+            log(f"candidate {it}.{j}: valid{after}" if res.ok else
+                f"candidate {it}.{j}: INVALID{after} ({label}): {one_line(message, 160)}")
         jobs: list[tuple[str, list[RunConfig]]] = []
         for cid in ids:
             if cands[cid]["valid"]:
@@ -366,7 +439,7 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
         todo = [rc for _, rcs in jobs for rc in rcs if run_state(rc, str(root)) != "done"]
         for r in executor.map(todo, str(root), lambda *a: None):
             if r.status != "done":
-                log(f"run {r.run_id} {r.status}: {(r.error or '').splitlines()[0] if r.error else ''}")
+                log(f"run {r.run_id} {r.status}: {_error_line(r.error)}")
         best_it = None
         trained = []
         for cid, rcs in jobs:
@@ -424,7 +497,7 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
     log(f"re-training {len(retrain_ids)} candidates on seeds {seeds}: {len(jobs2)} runs")
     for r in executor.map([rc for _, rc in jobs2 if run_state(rc, str(root)) != "done"], str(root), lambda *a: None):
         if r.status != "done":
-            log(f"re-training run {r.run_id} {r.status}: {(r.error or '').splitlines()[0] if r.error else ''}")
+            log(f"re-training run {r.run_id} {r.status}: {_error_line(r.error)}")
 
     def retrained(cid: str) -> dict[str, Any]:
         fits, succ = [], []
@@ -446,6 +519,7 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
     st.final = {"seeds": seeds, "candidates": final, "best": final[0]["candidate"] if final else None,
                 "per_iteration": per_iteration,
                 "baselines": _baselines(cfg, task, root, seeds, executor, log)}
+    inv.update(outcome="finished (LLM budget reached)" if inv.get("budget_reached") else "finished", ended=_now())
     save()
     atomic_write_text(sdir / "search_report.md", report_markdown(asdict(st), task))
     if final:
@@ -464,60 +538,143 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
 
 
 def _write_and_validate(backend: Any, cfg: SearchConfig, task: Task, transitions: Any, messages: list[dict[str, str]],
-                        text: str, cdir: Path, it: int, j: int, prompts: Any, log: Any) -> tuple[Any, int]:
-    """Extract, validate in the sandbox, and repair with the trimmed error up to ``max_repairs`` times."""
+                        text: str, cdir: Path, it: int, j: int, prompts: Any, log: Any) -> tuple[Any, int, dict[str, Any]]:
+    """Extract, validate in the sandbox, and repair with the trimmed error up to ``max_repairs`` times.
+
+    Returns the last validation result, the repairs asked for, and what to keep in the candidate's record:
+    ``dropped`` (statements the final extraction left out) and ``failed_attempts`` (each failed attempt's label).
+    """
     from llm_reward.backend import BudgetExceeded
     from llm_reward.code import extract_code
     from llm_reward.sandbox import validate_candidate
 
     repairs = 0
+    failed: list[str] = []
     while True:
         atomic_write_text(cdir / ("response.txt" if repairs == 0 else f"response_repair{repairs}.txt"), text)
         ext = extract_code(text)
+        dropped = _record_dropped(cdir, ext.dropped, f"candidate {it}.{j}" + (f" (repair {repairs})" if repairs else ""),
+                                  log)
         atomic_write_text(cdir / "reward.py", ext.source)
-        res = validate_candidate(ext.source, task, transitions, scratch_dir=cdir / "sandbox")
-        atomic_write_json(cdir / "validation.json", _jsonable(res))
-        if res.ok or repairs >= cfg.max_repairs:
-            return res, repairs
+        res = _check_component_names(validate_candidate(ext.source, task, transitions, scratch_dir=cdir / "sandbox"))
+        atomic_write_json(cdir / "validation.json", _validation_record(res, dropped))
+        info = {"dropped": dropped, "failed_attempts": failed}
+        if res.ok:
+            if failed:
+                log(f"candidate {it}.{j}: repaired after {' then '.join(failed)}")
+            return res, repairs, info
+        failed.append(one_line(res.label, 40))
+        if repairs >= cfg.max_repairs:
+            return res, repairs, info
         repairs += 1
         fix = [*messages, {"role": "assistant", "content": text},
-               {"role": "user", "content": prompts.error_feedback(f"{res.label}: {res.message}\n{res.traceback_trimmed}")}]
+               {"role": "user", "content": prompts.error_feedback(_repair_feedback(res))}]
         try:
             text = backend.generate(fix, 1, tag=f"iter{it}/cand{j}/repair{repairs}")[0].text
         except BudgetExceeded as e:
-            log(f"LLM budget reached while repairing iter {it} cand {j}: {e}")
-            return res, repairs - 1
+            log(f"LLM budget reached while repairing candidate {it}.{j}: {e}")
+            return res, repairs - 1, info
+
+
+def _repair_feedback(res: Any) -> str:
+    """What the model is told about its failed candidate: label, message and traceback, cleaned and bounded."""
+    trace = clean_message(getattr(res, "traceback_trimmed", "") or "", TRACEBACK_LIMIT, keep="tail")
+    return f"{one_line(res.label, 40)}: {clean_message(res.message, MESSAGE_LIMIT)}\n{trace}"
+
+
+_MAX_DROPPED = 50
+
+
+def _record_dropped(cdir: Path, dropped: list[str], who: str, log: Any) -> list[str]:
+    """Write what extraction left out to ``dropped.txt`` (removed when nothing was) and log one line about it."""
+    out = [one_line(d, 200) for d in dropped[:_MAX_DROPPED]]
+    if len(dropped) > _MAX_DROPPED:
+        out.append(f"... and {len(dropped) - _MAX_DROPPED} more")
+    path = cdir / "dropped.txt"
+    if not out:
+        path.unlink(missing_ok=True)
+        return out
+    atomic_write_text(path, "Top-level statements left out of reward.py at extraction (line numbers are within "
+                            "their code block):\n" + "\n".join(out) + "\n")
+    n = len(dropped)
+    log(f"{who}: extraction dropped {n} top-level statement{'s' if n != 1 else ''} "
+        f"({one_line('; '.join(out), 120)}); see {path}")
+    return out
+
+
+def _check_component_names(res: Any) -> Any:
+    """Fail a result whose component names are not short identifiers; such names are dropped from it, never kept.
+
+    The sandbox checks names too; this is the search's own defence, since names reach prompts and ``search.json``.
+    """
+    comps = list(getattr(res, "components", ()) or ())
+    bad = [(i, why) for i, name in enumerate(comps) if (why := why_not_component_name(name)) is not None]
+    stats = getattr(res, "stats", None)
+    bad_stats = isinstance(stats, dict) and any(not is_component_name(k) for k in stats)
+    if not bad and not bad_stats:
+        return res
+    changes: dict[str, Any] = {
+        "components": tuple(n for n in comps if is_component_name(n)),
+        "stats": {k: v for k, v in stats.items() if is_component_name(k)} if isinstance(stats, dict) else stats,
+    }
+    if res.ok:
+        rule = "a short identifier (letters, digits and _, at most 40 characters, not starting with a digit)"
+        if bad:
+            which = "; ".join(f"component {i + 1}: {why}" for i, why in bad[:5])
+            what = (f"{len(bad)} of the {len(comps)} component names {'is' if len(bad) == 1 else 'are'} not "
+                    f"{rule}: {which}")
+        else:
+            what = f"a key of the returned statistics is not {rule}"
+        changes.update(ok=False, label="bad_component_name", message=f"{what}. Name components like 'goal_bonus'.")
+    names = {f.name for f in fields(res)} if hasattr(res, "__dataclass_fields__") else set()
+    return replace(res, **{k: v for k, v in changes.items() if k in names})
+
+
+def _validation_record(res: Any, dropped: list[str]) -> dict[str, Any]:
+    """``validation.json``: the result with every string cleaned (tracebacks keep their last 2000 characters)."""
+    return clean_data({**_jsonable(res), "dropped": dropped}, MESSAGE_LIMIT,
+                      limits={"traceback_trimmed": TRACEBACK_LIMIT, "traceback": TRACEBACK_LIMIT})
+
+
+def _error_line(error: str | None) -> str:
+    """A failed run's error on one log line: its first line, cleaned, cut at a word."""
+    lines = (error or "").strip().splitlines()
+    return one_line(lines[0], 200) if lines else ""
 
 
 def _critic(backend: Any, task: Task, transitions: Any, messages: list[dict[str, str]], cdir: Path, it: int, j: int,
-            res: Any, prompts: Any, log: Any) -> Any:
-    """One review of a valid candidate before training; a revision replaces it only if it validates too."""
+            res: Any, prompts: Any, log: Any) -> tuple[Any, list[str] | None]:
+    """One review of a valid candidate before training; a revision replaces it only if it validates too.
+
+    Returns the result that stands and, when the revision replaced the candidate, what its extraction dropped.
+    """
     from llm_reward.backend import BudgetExceeded
     from llm_reward.code import extract_code
     from llm_reward.sandbox import validate_candidate
 
     if not hasattr(backend, "model"):
-        return res  # the mutation backend has nobody to ask
+        return res, None  # the mutation backend has nobody to ask
     code = (cdir / "reward.py").read_text()
     msgs = prompts.critic_messages(task, code, messages[0]["content"])
     try:
         reply = backend.generate(msgs, 1, tag=f"iter{it}/cand{j}/critic")[0].text
     except BudgetExceeded as e:
-        log(f"LLM budget reached at the critic for iter {it} cand {j}: {e}")
-        return res
+        log(f"LLM budget reached at the critic for candidate {it}.{j}: {e}")
+        return res, None
     atomic_write_text(cdir / "critic.txt", reply)
     if "```" not in reply:
-        return res
-    revised = extract_code(reply).source
-    res2 = validate_candidate(revised, task, transitions, scratch_dir=cdir / "sandbox_critic")
+        return res, None
+    ext = extract_code(reply)
+    res2 = _check_component_names(validate_candidate(ext.source, task, transitions, scratch_dir=cdir / "sandbox_critic"))
     if not res2.ok:
-        log(f"iter {it} cand {j}: the critic's revision is invalid ({res2.label}); keeping the original")
-        return res
+        log(f"candidate {it}.{j}: the critic's revision is invalid ({one_line(res2.label, 40)}); keeping the original")
+        return res, None
+    dropped = _record_dropped(cdir, ext.dropped, f"candidate {it}.{j} (critic's revision)", log)
     atomic_write_text(cdir / "reward_before_critic.py", code)
-    atomic_write_text(cdir / "reward.py", revised)
-    atomic_write_json(cdir / "validation.json", _jsonable(res2))
-    log(f"iter {it} cand {j}: revised by the critic")
-    return res2
+    atomic_write_text(cdir / "reward.py", ext.source)
+    atomic_write_json(cdir / "validation.json", _validation_record(res2, dropped))
+    log(f"candidate {it}.{j}: revised by the critic")
+    return res2, dropped
 
 
 def _video(run_dir: Path, out: Path, log: Any) -> None:
@@ -603,7 +760,7 @@ def _baselines(cfg: SearchConfig, task: Task, root: Path, seeds: list[int], exec
             log(f"baseline {rc.run_id}: reusing the identical finished run {src}")
     for r in executor.map([rc for rc in cfgs.values() if run_state(rc, str(root)) != "done"], str(root), lambda *a: None):
         if r.status != "done":
-            log(f"baseline run {r.run_id} {r.status}: {(r.error or '').splitlines()[0] if r.error else ''}")
+            log(f"baseline run {r.run_id} {r.status}: {_error_line(r.error)}")
     for b in names:
         fits, succ = [], []
         for s in seeds:
@@ -631,6 +788,71 @@ def _finished_twin(rc: RunConfig, root: Path) -> Path | None:
         if {k: v for k, v in got.items() if k not in ("experiment", "run_id")} == want:
             return run_dir
     return None
+
+
+_TOTAL_FIELDS = ("calls", "samples", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "latency_s",
+                 "estimated_calls")
+_CASSETTE_FIELDS = ("hits", "fixture_hits", "misses", "recorded")
+
+
+def _add(a: dict[str, Any] | None, b: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
+    a, b = a or {}, b or {}
+    return {k: a.get(k, 0) + b.get(k, 0) for k in keys}
+
+
+def _invocation_usage(backend: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """This invocation's LLM usage (live, replayed, per tag, cassette counters, HTTP attempts) and the budget;
+    None for a backend that keeps no accounts (the mutation backend)."""
+    usage = getattr(backend, "usage", None)
+    if usage is None or not hasattr(usage, "to_dict"):
+        return None
+    d = usage.to_dict()
+    out: dict[str, Any] = {"live": d["live"], "replayed": d["replayed"], "by_tag": d["by_tag"]}
+    cas = getattr(backend, "cassette", None)
+    if cas is not None:
+        out["cassette"] = {"directory": str(cas.directory), **cas.counters()}
+    for k in ("http_requests", "retries"):
+        if isinstance(getattr(backend, k, None), int):
+            out[k] = getattr(backend, k)
+    return out, d.get("budget") or {}
+
+
+def _legacy_invocation(usage: dict[str, Any]) -> dict[str, Any]:
+    """The usage of a search saved before invocations were kept, as one invocation (what it recorded last)."""
+    u = {k: usage[k] for k in ("live", "replayed", "by_tag") if k in usage}
+    if usage.get("cassette_this_session"):
+        u["cassette"] = usage["cassette_this_session"]
+    return {"started": None, "ended": None, "outcome": "unknown (recorded before search.json kept invocations)",
+            "usage": u}
+
+
+def total_usage(invocations: list[dict[str, Any]], budget: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``search.json``'s ``usage``: every invocation's LLM usage summed (live and replayed calls, tokens, cost,
+    per tag, cassette counters, HTTP attempts and retries), with the budget and the number of invocations."""
+    live: dict[str, Any] = {}
+    replayed: dict[str, Any] = {}
+    by_tag: dict[str, dict[str, Any]] = {}
+    cassette: dict[str, Any] | None = None
+    http = {"http_requests": 0, "retries": 0}
+    for inv in invocations:
+        u = inv.get("usage")
+        if not u:
+            continue
+        live = _add(live, u.get("live"), _TOTAL_FIELDS)
+        replayed = _add(replayed, u.get("replayed"), _TOTAL_FIELDS)
+        for tag, t in (u.get("by_tag") or {}).items():
+            by_tag[tag] = _add(by_tag.get(tag), t, _TOTAL_FIELDS)
+        if u.get("cassette"):
+            dirs = [*(cassette or {}).get("directories", []), u["cassette"].get("directory")]
+            cassette = {"directory": u["cassette"].get("directory"), **_add(cassette, u["cassette"], _CASSETTE_FIELDS),
+                        "directories": list(dict.fromkeys(d for d in dirs if d))}
+        for k in http:
+            http[k] += int(u.get(k) or 0)
+    out: dict[str, Any] = {"live": live or _add({}, {}, _TOTAL_FIELDS), "replayed": replayed or _add({}, {}, _TOTAL_FIELDS),
+                           "by_tag": by_tag, "budget": budget or {}, **http, "invocations": len(invocations)}
+    if cassette is not None:
+        out["cassette"] = cassette
+    return out
 
 
 def report_markdown(st: dict[str, Any], task: Task) -> str:
@@ -664,18 +886,39 @@ def report_markdown(st: dict[str, Any], task: Task) -> str:
                          f"{_fmt(p['retrain_mean'])} | {_fmt(p.get('retrain_success'))} | `{p.get('best_so_far')}` | "
                          f"{_fmt(sofar.get('retrain_mean'))} |")
     usage = st.get("usage") or {}
+    invocations = st.get("invocations") or []
+    n_inv = len(invocations) or 1
     if usage:
-        lines += ["", "## LLM usage", "", "| | calls | samples | prompt tokens | completion tokens | cost (USD) |",
+        lines += ["", "## LLM usage", "",
+                  f"Totals over all {n_inv} invocation{'s' if n_inv != 1 else ''} of this search command (each one is "
+                  "in `search.json` -> `invocations`; per-iteration totals in `usage.by_tag`).", "",
+                  "| | calls | samples | prompt tokens | completion tokens | cost (USD) |",
                   "|---|---|---|---|---|---|"]
         for kind in ("live", "replayed"):
             u = usage.get(kind) or {}
             lines.append(f"| {kind} | {u.get('calls', 0)} | {u.get('samples', 0)} | {u.get('prompt_tokens', 0)} | "
                          f"{u.get('completion_tokens', 0)} | {u.get('cost_usd', 0.0):.4f} |")
-        cas = usage.get("cassette_this_session")
+        cas = usage.get("cassette") or usage.get("cassette_this_session")
         if cas:
-            lines += ["", f"Cassette `{cas.get('directory')}` this session: {cas.get('hits', 0)} hits "
+            lines += ["", f"Cassette `{cas.get('directory')}`, all invocations: {cas.get('hits', 0)} hits "
                           f"({cas.get('fixture_hits', 0)} hand-written fixtures), {cas.get('misses', 0)} misses, "
-                          f"{cas.get('recorded', 0)} recorded. Per-iteration usage: `search.json` -> `usage.by_tag`."]
+                          f"{cas.get('recorded', 0)} recorded."]
+        if usage.get("retries"):
+            lines += ["", f"{usage['retries']} of {usage.get('http_requests', 0)} HTTP requests were retries."]
+        if invocations:
+            lines += ["", "| invocation | started (UTC) | outcome | iterations | candidates | live calls | live tokens "
+                          "| cost (USD) | replayed calls | cassette hits / misses |", "|---|---|---|---|---|---|---|---|---|---|"]
+            for k, inv in enumerate(invocations):
+                u = inv.get("usage") or {}
+                live, rep, c = u.get("live") or {}, u.get("replayed") or {}, u.get("cassette") or {}
+                its = (f"{inv['from_iteration']} -> {inv['to_iteration']}" if "from_iteration" in inv else "-")
+                lines.append(f"| {k + 1} | {inv.get('started') or '-'} | {inv.get('outcome', '-')} | {its} | "
+                             f"{inv.get('candidates_validated', '-')} | {live.get('calls', 0)} | "
+                             f"{live.get('total_tokens', 0)} | {live.get('cost_usd', 0.0):.4f} | {rep.get('calls', 0)} | "
+                             f"{c.get('hits', 0)} / {c.get('misses', 0)} |")
+    elif invocations:
+        lines += ["", f"The search ran in {n_inv} invocation{'s' if n_inv != 1 else ''} of its command "
+                      "(`search.json` -> `invocations`)."]
     return "\n".join(lines) + "\n"
 
 

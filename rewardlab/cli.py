@@ -432,6 +432,12 @@ def cmd_search(args: argparse.Namespace) -> int:
                           f"fitness {[round(x, 3) for x in p['retrain_fitness']]}, mean {_num(p['retrain_mean'])}")
     for name, b in (fin.get("baselines") or {}).items():
         console.print(f"baseline {name} on seeds {fin['seeds']}: fitness {[round(x, 3) for x in b['fitness']]}, mean {_num(b['mean'])}")
+    usage = st.get("usage") or {}
+    if usage:
+        live, replayed, n = usage.get("live") or {}, usage.get("replayed") or {}, usage.get("invocations", 1)
+        console.print(f"LLM usage over {n} invocation{'s' if n != 1 else ''} of this search: {live.get('calls', 0)} live "
+                      f"calls ({live.get('total_tokens', 0)} tokens, ${live.get('cost_usd', 0.0):.4f}), "
+                      f"{replayed.get('calls', 0)} replayed; per invocation in search.json -> invocations")
     if fin.get("best"):
         console.print(f"best: {fin['best']}; replay with `rewardlab replay {Path(args.runs_dir or 'runs') / cfg.folder()}`")
     return 0

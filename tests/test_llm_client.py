@@ -116,6 +116,31 @@ def test_every_fault_in_a_row_then_success_honouring_retry_after(key):
     assert all(0.0 < s <= 0.05 for i, s in enumerate(slept) if i not in (0, 2))  # backoff with jitter, capped
 
 
+def test_every_retry_is_reported_with_its_reason_and_wait(key):
+    faults = {1: Fault("429", retry_after=0.25), 2: "500", 3: Fault("timeout", delay_s=3.0), 4: "malformed"}
+    slept: list[float] = []
+    notices = []
+    with ScriptedChatServer(["fine"], faults=faults) as server:
+        backend = make(server, timeout_s=0.5, max_retries=4, sleep=slept.append, backoff_s=0.01, max_backoff_s=0.05,
+                       on_retry=notices.append)
+        [c] = backend.generate(MESSAGES, 1, tag="iter0/cand1/repair1")
+    assert c.text == "fine"
+    assert [n.attempt for n in notices] == [1, 2, 3, 4] and {n.max_attempts for n in notices} == {5}
+    assert [n.wait_s for n in notices] == slept  # the wait reported is the wait taken
+    assert notices[0].status == 429 and notices[0].retry_after and notices[0].reason.startswith("HTTP 429: Rate limit")
+    assert notices[1].status == 500 and notices[1].reason.startswith("HTTP 500") and not notices[1].retry_after
+    assert notices[2].reason == "timeout" and notices[2].status is None
+    assert notices[3].reason.startswith("malformed response")
+    line = str(notices[0])
+    assert line == ("LLM call iter0/cand1/repair1: attempt 1 of 5 failed (HTTP 429: Rate limit reached (injected)); "
+                    "retrying in 0.25 s (the server's Retry-After)")
+    # a failing callback does not fail the call; no callback, no notices, same behaviour
+    with ScriptedChatServer(["fine"], faults={1: "500"}) as server:
+        def boom(notice):
+            raise RuntimeError("log is broken")
+        assert make(server, on_retry=boom).generate(MESSAGES, 1, tag="t")[0].text == "fine"
+
+
 def test_exponential_backoff_grows_and_is_jittered(key):
     slept: list[float] = []
     with ScriptedChatServer(["ok"], faults=dict.fromkeys(range(1, 5), "500")) as server:

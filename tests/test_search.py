@@ -65,11 +65,16 @@ def test_live_server_with_faults_then_replay_without_network(tmp_path: Path) -> 
     with ScriptedChatServer([GOOD, BROKEN], faults=faults) as server:
         cfg = SearchConfig(**{**SMALL, "iterations": 1}, backend="openai", model="scripted", base_url=server.url,
                            api_key_env=None, timeout_s=1.0, max_repairs=1)
-        st = search(cfg, runs_dir=tmp_path, log=lambda m: None)
+        logs: list[str] = []
+        st = search(cfg, runs_dir=tmp_path, log=logs.append)
         served = len(server.requests)
     labels = sorted(c["label"] for c in st["candidates"])
     assert "ok" in labels
     assert served >= 4  # the faults were really hit and retried
+    retried = [m for m in logs if m.startswith("LLM call iter0") and "retrying in" in m]
+    assert [m.split("failed (", 1)[1].split(":")[0].split(")")[0] for m in retried] == [
+        "HTTP 429", "HTTP 500", "malformed response", "timeout"], retried
+    assert st["usage"]["retries"] == 4
     # server gone: the same search replays from its cassette and makes no request
     sdir = tmp_path / "search__CartPole-v1__openai"
     (sdir / "search.json").unlink()  # forget progress, keep the cassette: every call must be a replay

@@ -126,6 +126,11 @@ def test_shipped_fixture_cassette_runs_offline_and_is_labelled(tmp_path: Path, m
     assert [c["repairs"] for c in st["candidates"]] == [0, 1, 1]  # two broken fixtures, repaired from the cassette
     assert st["usage"]["live"]["calls"] == 0  # nothing went to a network
     assert st["usage"]["cassette_this_session"]["fixture_hits"] == 5 and st["usage"]["cassette_this_session"]["misses"] == 0
+    # re-running the finished search changes nothing and keeps its bill (it used to be overwritten with zeros)
+    again = search(cfg, runs_dir=tmp_path, **QUIET)
+    assert again["candidates"] == st["candidates"] and len(again["invocations"]) == 2
+    assert again["usage"]["replayed"] == st["usage"]["replayed"] and again["usage"]["replayed"]["calls"] == 3  # 5 samples
+    assert again["usage"]["cassette"]["fixture_hits"] == 5 and again["usage"]["cassette_this_session"]["hits"] == 0
     # a fixture cassette for another task, or more samples than it holds, fails clearly
     with pytest.raises(SearchError, match="written for MountainCar-v0"):
         search(SearchConfig(**{**SMALL, "iterations": 1}, backend="openai", cassette="shipped:mountaincar-fixture"),
@@ -162,6 +167,10 @@ def test_kill_9_mid_search_resumes_without_repeating_a_call(tmp_path: Path) -> N
     st = json.loads((sdir / "search.json").read_text())
     ids = [c["id"] for c in st["candidates"]]
     assert len(ids) == len(set(ids)) == 6
+    # the killed invocation's bill survives: every request the server answered is on it, once
+    assert [inv["outcome"] for inv in st["invocations"]] == ["running", "finished"]  # SIGKILL records no ending
+    assert st["usage"]["live"]["calls"] == len(first) + len(second) and st["usage"]["invocations"] == 2
+    assert "LLM usage over 2 invocations" in done.stdout
     runs = _runs(sdir)
     for c in st["candidates"]:
         assert runs.count(c["run_id"]) == 1
