@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from envs.registry import Task, get_task
+from llm_reward.sandbox import SandboxLimits
 from llm_reward.textsafe import (
     MESSAGE_LIMIT,
     TRACEBACK_LIMIT,
@@ -124,6 +125,7 @@ class SearchConfig:
     retrain_iteration_bests: bool = True
     hp: tuple[str, ...] = ()
     search_seeds: int = 1
+    sandbox: str = "kernel"
 
     def folder(self) -> str:
         return self.name or f"search__{self.task.replace('/', '_')}__{self.backend}"
@@ -132,7 +134,7 @@ class SearchConfig:
         d = asdict(self)
         for k in ("iterations", "executor", "workers", "address", "budget_usd", "budget_tokens", "cassette_mode",
                   "timeout_s", "base_url", "api_key_env", "fewshot_library", "baselines", "videos", "preferences",
-                  "retrain_iteration_bests"):
+                  "retrain_iteration_bests", "sandbox"):
             d.pop(k)
         if not d["hp"]:
             d.pop("hp")  # searches saved before hyperparameter overrides existed still resume
@@ -198,6 +200,23 @@ def _state_fields(task: Task) -> list[str]:
         if a.ndim == 1 and a.dtype.kind == "f":
             out.append(k)
     return out
+
+
+SANDBOXES = ("kernel", "process")
+_SPEC = {"kernel": "llm", "process": "llm-process"}
+
+
+def _check_sandbox(cfg: SearchConfig) -> None:
+    """LLM code runs in the kernel sandbox, or, when the user asked explicitly (``--sandbox process``), in a
+    sandbox process with whatever isolation this machine has."""
+    from llm_reward.loader import refusal
+    from llm_reward.sandbox import probe
+
+    if cfg.sandbox not in SANDBOXES:
+        raise SearchError(f"sandbox must be one of {SANDBOXES}, got {cfg.sandbox!r}")
+    support = probe()
+    if cfg.sandbox == "kernel" and not support.sufficient:
+        raise SearchError(refusal(support, "--sandbox process"))
 
 
 def make_backend(cfg: SearchConfig, task: Task, search_dir: Path, log: Any = None) -> Any:
@@ -333,10 +352,13 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
     task = get_task(cfg.task)
     cfg.task = task.id
     try:  # the agent, its overrides and the budget, checked before anything is written
-        prepare(RunConfig(task=task.id, reward=next(iter(task.rewards)), agent=cfg.agent, steps=cfg.steps,
-                          hp=list(cfg.hp)))
+        _, _, agent_spec, _ = prepare(RunConfig(task=task.id, reward=next(iter(task.rewards)), agent=cfg.agent,
+                                                steps=cfg.steps, hp=list(cfg.hp)))
     except ValueError as e:
         raise SearchError(str(e)) from None
+    _check_sandbox(cfg)
+    validation = {"limits": SandboxLimits(require_kernel=cfg.sandbox == "kernel"),  # how candidates are validated
+                  "batch_sizes": (int(getattr(agent_spec, "n_envs", 1) or 1),)}
     root = runs_root(runs_dir).resolve()  # the sandbox child runs in its own cwd: paths must be absolute
     sdir = root / cfg.folder()
     sdir.mkdir(parents=True, exist_ok=True)
@@ -379,7 +401,7 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
 
     def run_cfg(cid: str, seed: int, suffix: str = "") -> RunConfig:
         return RunConfig(
-            task=task.id, reward=f"llm:{sdir / cid / 'reward.py'}", agent=cfg.agent,
+            task=task.id, reward=f"{_SPEC[cfg.sandbox]}:{sdir / cid / 'reward.py'}", agent=cfg.agent,
             steps=cfg.steps, seed=seed, experiment=cfg.folder(), run_id=f"{cid.replace('/', '_')}{suffix}__s{seed}",
             hp=list(cfg.hp),
             n_eval_episodes=cfg.final_episodes, eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes,
@@ -412,9 +434,10 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
             cdir = sdir / cid
             cdir.mkdir(parents=True, exist_ok=True)
             res, repairs, info = _write_and_validate(backend, cfg, task, transitions, messages, comp.text, cdir, it, j,
-                                                     prompts, log)
+                                                     prompts, log, validation)
             if res.ok and cfg.critic:
-                res, revised_dropped = _critic(backend, task, transitions, messages, cdir, it, j, res, prompts, log)
+                res, revised_dropped = _critic(backend, task, transitions, messages, cdir, it, j, res, prompts, log,
+                                                  validation)
                 if revised_dropped is not None:
                     info["dropped"] = revised_dropped
             label, message = one_line(res.label, 40), clean_message(res.message, MESSAGE_LIMIT)
@@ -538,7 +561,8 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
 
 
 def _write_and_validate(backend: Any, cfg: SearchConfig, task: Task, transitions: Any, messages: list[dict[str, str]],
-                        text: str, cdir: Path, it: int, j: int, prompts: Any, log: Any) -> tuple[Any, int, dict[str, Any]]:
+                        text: str, cdir: Path, it: int, j: int, prompts: Any, log: Any,
+                        validation: dict[str, Any]) -> tuple[Any, int, dict[str, Any]]:
     """Extract, validate in the sandbox, and repair with the trimmed error up to ``max_repairs`` times.
 
     Returns the last validation result, the repairs asked for, and what to keep in the candidate's record:
@@ -556,7 +580,7 @@ def _write_and_validate(backend: Any, cfg: SearchConfig, task: Task, transitions
         dropped = _record_dropped(cdir, ext.dropped, f"candidate {it}.{j}" + (f" (repair {repairs})" if repairs else ""),
                                   log)
         atomic_write_text(cdir / "reward.py", ext.source)
-        res = _check_component_names(validate_candidate(ext.source, task, transitions, scratch_dir=cdir / "sandbox"))
+        res = _check_component_names(validate_candidate(ext.source, task, transitions, **validation))
         atomic_write_json(cdir / "validation.json", _validation_record(res, dropped))
         info = {"dropped": dropped, "failed_attempts": failed}
         if res.ok:
@@ -643,7 +667,7 @@ def _error_line(error: str | None) -> str:
 
 
 def _critic(backend: Any, task: Task, transitions: Any, messages: list[dict[str, str]], cdir: Path, it: int, j: int,
-            res: Any, prompts: Any, log: Any) -> tuple[Any, list[str] | None]:
+            res: Any, prompts: Any, log: Any, validation: dict[str, Any]) -> tuple[Any, list[str] | None]:
     """One review of a valid candidate before training; a revision replaces it only if it validates too.
 
     Returns the result that stands and, when the revision replaced the candidate, what its extraction dropped.
@@ -665,7 +689,7 @@ def _critic(backend: Any, task: Task, transitions: Any, messages: list[dict[str,
     if "```" not in reply:
         return res, None
     ext = extract_code(reply)
-    res2 = _check_component_names(validate_candidate(ext.source, task, transitions, scratch_dir=cdir / "sandbox_critic"))
+    res2 = _check_component_names(validate_candidate(ext.source, task, transitions, **validation))
     if not res2.ok:
         log(f"candidate {it}.{j}: the critic's revision is invalid ({one_line(res2.label, 40)}); keeping the original")
         return res, None

@@ -407,7 +407,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         budget_usd=args.budget_usd, budget_tokens=args.budget_tokens, name=args.name, human_notes=args.notes,
         fewshot_library=args.fewshot_library, api_key_env=args.api_key_env or None,
         eval_every=args.eval_every, final_k=args.final_k, ranker=args.ranker, preferences=args.preferences,
-        videos=args.videos, critic=args.critic, hp=tuple(args.hp), search_seeds=args.search_seeds, retrain_iteration_bests=not args.no_retrain_iteration_bests,
+        videos=args.videos, critic=args.critic, hp=tuple(args.hp), search_seeds=args.search_seeds, sandbox=args.sandbox, retrain_iteration_bests=not args.no_retrain_iteration_bests,
         baselines=tuple(b for b in args.baselines.split(",") if b),
     )
     try:
@@ -682,6 +682,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--critic", action="store_true", help="an LLM critic reviews each valid candidate before training")
     se.add_argument("--retrain-top", type=int, default=2)
     se.add_argument("--retrain-seeds", type=int, default=3)
+    se.add_argument("--sandbox", choices=["kernel", "process"], default="kernel",
+                    help="kernel: LLM code runs under Landlock + seccomp, refused where they are missing (default); "
+                    "process: say so explicitly to run it there with the isolation that holds")
     se.add_argument("--search-seeds", type=int, default=1,
                     help="train every candidate on this many seeds during the search and score it by the mean")
     se.add_argument("--no-retrain-iteration-bests", action="store_true",

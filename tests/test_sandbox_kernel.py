@@ -104,3 +104,14 @@ def test_validation_reports_the_guarantees() -> None:
     res = validate_candidate(textwrap.dedent(GOOD), "MountainCar-v0", limits=SandboxLimits(startup_s=60))
     assert res.ok, res.message
     assert res.isolation["kernel"] and res.isolation["landlock"]["abi"] >= 1 and res.isolation["python_guards"]
+
+
+def test_search_refuses_without_the_kernel_layers_unless_asked(monkeypatch, tmp_path: Path) -> None:
+    from llm_reward.search import SearchConfig, SearchError, search
+
+    fake = kernel.KernelSupport("darwin", 0, False, False)
+    monkeypatch.setattr("llm_reward.sandbox.probe", lambda: fake)
+    cfg = SearchConfig(task="MountainCar-v0", backend="mutation", iterations=1, samples=1, steps=256)
+    with pytest.raises(SearchError, match="--sandbox process"):
+        search(cfg, runs_dir=tmp_path, progress=False, log=lambda *a: None)
+    assert not any(tmp_path.rglob("*.py"))  # nothing was generated or run

@@ -25,8 +25,13 @@ import envs
 from envs.state_view import StateView
 from llm_reward.code import static_check
 from llm_reward.loader import SANDBOX_ENV, TIMEOUT_ENV
-from llm_reward.sandbox import SandboxLimits, load_trusted_reward, validate_candidate
-from llm_reward.sandbox import RewardSandboxError, SandboxedReward
+from llm_reward.sandbox import (
+    RewardSandboxError,
+    SandboxedReward,
+    SandboxLimits,
+    load_trusted_reward,
+    validate_candidate,
+)
 from llm_reward.transitions import collect_transitions, transition_view
 from rewardlab.experiment.executors import SerialExecutor
 from rewardlab.experiment.runner import RunConfig, run_config

@@ -38,6 +38,7 @@ import numpy as np
 from llm_reward.sandbox.guards import CANDIDATE_FILENAME, Fail
 from llm_reward.sandbox.limits import LABELS, SandboxLimits
 from llm_reward.sandbox.worker import BOOT
+from llm_reward.textsafe import clean_message
 
 _CONTROL_BYTES = 1 << 16  # most bytes of JSON the parent accepts in one message besides the values
 COMPONENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
@@ -46,17 +47,11 @@ _DTYPES = {
     np.dtype(t).str: np.dtype(t)
     for t in ("<f2", "<f4", "<f8", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "|b1")
 }
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def clean_text(text: Any, limit: int) -> str:
-    """Text that came from the worker made safe to store or show a model: a string, control characters
-    and terminal escapes removed, at most ``limit`` characters, cut at a word boundary."""
-    s = _CONTROL.sub("", str(text))
-    if len(s) <= limit:
-        return s
-    cut = s.rfind(" ", 0, limit - 3)
-    return s[: cut if cut > limit // 2 else limit - 3] + "..."
+def clean_text(text: Any, limit: int, keep: str = "head") -> str:
+    """Text that came from the worker made safe to store or show a model (:func:`llm_reward.textsafe.clean_message`)."""
+    return clean_message(text, limit, keep=keep)
 
 
 def child_env(cwd: Path) -> dict[str, str]:
@@ -328,7 +323,7 @@ class Worker:
             label = str(doc.get("label"))
             if label not in LABELS or label == "ok":
                 label = "exception"
-            self._fail(label, clean_text(doc.get("message", ""), 2000), clean_text(doc.get("traceback", ""), 4000))
+            self._fail(label, clean_text(doc.get("message", ""), 2000), clean_text(doc.get("traceback", ""), 4000, keep="tail"))
         return msg
 
     def _fail(self, label: str, message: str, tb: str = "") -> Any:
