@@ -42,7 +42,7 @@ RUNTIME_LIMITS = SandboxLimits(cpu_s=1.0, memory_mb=512, wall_s=3.0, startup_s=6
 def _parse_case(path: Path) -> dict[str, str]:
     case = {"name": path.stem, "source": path.read_text()}
     for line in case["source"].splitlines()[:8]:
-        for key in ("expect", "expect-runtime", "message"):
+        for key in ("expect", "expect-runtime", "message", "caught-in"):
             prefix = f"# {key}:"
             if line.startswith(prefix):
                 case[key] = line[len(prefix) :].strip()
@@ -189,7 +189,7 @@ def corpus_results(
 def test_corpus_is_large_and_labelled() -> None:
     assert len(CASES) >= 25
     for name, case in CASES.items():
-        assert case.get("expect") in LABELS, f"{name}: header needs '# expect: <label>'"
+        assert set(case.get("expect", "?").split("|")) <= set(LABELS), f"{name}: header needs '# expect: <label>'"
         assert case.get("message"), f"{name}: header needs '# message: <substring>'"
         if "expect-runtime" in case:
             assert case["expect-runtime"] in LABELS, name
@@ -198,8 +198,10 @@ def test_corpus_is_large_and_labelled() -> None:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_hostile_case_gets_its_label(name: str, corpus_results: dict) -> None:
     case, res = CASES[name], corpus_results[("full", name)]
+    if case.get("caught-in") == "training" and res.ok:
+        return  # a time bomb no smoke test can see (after N calls, a rare state): test_training_catches_time_bombs
     assert not res.ok
-    assert res.label == case["expect"], f"{name}: {res.label}: {res.message}"
+    assert res.label in case["expect"].split("|"), f"{name}: {res.label}: {res.message}"
     assert case["message"].lower() in (res.message + res.traceback_trimmed).lower(), res.message
     assert len(res.message) < 4000
 
@@ -208,6 +210,8 @@ def test_hostile_case_gets_its_label(name: str, corpus_results: dict) -> None:
 def test_runtime_layer_alone_catches_case(name: str, corpus_results: dict) -> None:
     """With the static check off, the process sandbox still labels what the candidate tried."""
     case, res = CASES[name], corpus_results[("runtime", name)]
+    if case.get("caught-in") == "training" and res.ok:
+        return
     assert res.label == case["expect-runtime"], f"{name}: {res.label}: {res.message}\n{res.traceback_trimmed}"
     assert res.message
 
@@ -482,3 +486,32 @@ def test_transitions_round_trip(tmp_path: Path, mc_data) -> None:
     assert back.keys() == mc_data.keys()
     assert all(np.array_equal(back[k], mc_data[k]) for k in mc_data)
     assert [p.name for p in tmp_path.iterdir()] == ["t.npz"]
+
+
+TRAINING_BOMBS = sorted(k for k, c in CASES.items() if c.get("caught-in") == "training")
+
+
+@pytest.mark.parametrize("name", TRAINING_BOMBS)
+def test_training_catches_time_bombs(name: str, mc_task, mc_data) -> None:
+    """What validation cannot see (the 40th call, a terminal or rare state) the training judge catches."""
+    from llm_reward.sandbox import RewardSandboxError, SandboxedReward
+
+    case = CASES[name]
+    src = case["source"]
+    reward = SandboxedReward(src, name=name, limits=LIMITS, call_timeout_s=10.0, static=False)
+    data = {k: v.copy() for k, v in mc_data.items()}
+    data["terminated"][-1] = True  # an episode that ends at the goal, near the flag
+    for k in ("obs", "next_obs"):
+        if k in data:
+            data[k][-1, :, 0] = 0.52
+    try:
+        with pytest.raises(RewardSandboxError) as err:
+            for i in range(60):
+                view = transition_view(mc_task, data, i % data["env_reward"].shape[0])
+                if i == 59:
+                    view = transition_view(mc_task, data, data["env_reward"].shape[0] - 1)
+                reward.compute(TransitionBatch(None, view.action, None, view.env_reward, view.terminated,
+                                               view.truncated, state=view))
+        assert err.value.label == case["expect"], str(err.value)
+    finally:
+        reward.close()

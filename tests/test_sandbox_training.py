@@ -310,6 +310,9 @@ def compute_reward(s):
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_programs_pass_validation(name: str, mc_task: envs.Task, mc_data: dict[str, np.ndarray]) -> None:
     res = validate_candidate(HOSTILE[name], mc_task, mc_data, limits=SandboxLimits(memory_mb=512))
+    if name == "loop_on_large_batch" and not res.ok:  # validation draws batches beyond the stored ones now
+        assert res.label in ("cpu_limit", "timeout", "too_slow"), res.feedback()
+        return
     assert res.ok, res.feedback()
 
 

@@ -65,5 +65,7 @@ def sandbox_cost(task_id: str = "MountainCar-v0", validations: int = 5, n_envs: 
     out["training_ratio_inproc_over_sandbox"] = round(
         out["train_llm-inproc"]["steps_per_s"] / out["train_llm"]["steps_per_s"], 3
     )
-    out["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    out["machine"] = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
     return out

@@ -222,7 +222,13 @@ class Worker:
             self._fail("sandbox_error", f"the worker sent {bytes(msg[:1])!r} instead of a result {where}")
         body = memoryview(msg)[1:]
         size = int.from_bytes(body[:4], "little")
-        header = _json(bytes(body[4 : 4 + size])) if size <= _CONTROL_BYTES else None
+        if size > _CONTROL_BYTES:
+            self._fail(
+                "output_too_large",
+                f"the result's names and shapes are {size} bytes, longer than "
+                f"{_CONTROL_BYTES} {where}; use short component names",
+            )
+        header = _json(bytes(body[4 : 4 + size]))
         if not isinstance(header, dict):
             self._fail("wrong_type", f"the worker sent an unreadable result header {where}")
         arrays_out = _decode_arrays(header, body[4 + size :], where)
@@ -323,7 +329,9 @@ class Worker:
             label = str(doc.get("label"))
             if label not in LABELS or label == "ok":
                 label = "exception"
-            self._fail(label, clean_text(doc.get("message", ""), 2000), clean_text(doc.get("traceback", ""), 4000, keep="tail"))
+            self._fail(
+                label, clean_text(doc.get("message", ""), 2000), clean_text(doc.get("traceback", ""), 4000, keep="tail")
+            )
         return msg
 
     def _fail(self, label: str, message: str, tb: str = "") -> Any:
@@ -431,6 +439,7 @@ def judge(
             )
     if len(set(names)) != len(names):
         raise Fail("wrong_type", f"component names repeat {where}")
+
     def column(a: np.ndarray, what: str, total: bool = False) -> np.ndarray:
         if a.ndim == 0:
             if total and strict:
@@ -533,7 +542,12 @@ def exit_verdict(code: int | None, rusage: Any, limits: SandboxLimits, err: str,
         except ValueError:
             name = f"signal {sig}"
         if sig == signal.SIGXCPU:
-            return "cpu_limit", f"used more than the CPU limit of {limits.cpu_s:g} s{where}; it was killed", tail
+            why = "look for an unbounded loop or a per-env Python loop, and vectorise over envs"
+            return (
+                "cpu_limit",
+                f"used more than the CPU limit of {limits.cpu_s:g} s{where}; it was killed -- {why}",
+                tail,
+            )
         if sig == signal.SIGXFSZ:
             return "file_write", "tried to write a file (file size limit is 0); it was killed", tail
         if sig == signal.SIGSYS:

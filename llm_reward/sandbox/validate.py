@@ -121,6 +121,8 @@ def draw_batches(
     wanted = {1, *[s for s in sizes if 1 <= s <= total]}
     wanted |= {int(s) for s in rng.choice([s for s in TRAINING_SIZES if s <= total], size=2, replace=False)}
     wanted |= {int(rng.integers(2, max(3, total)))}  # and one no list names
+    # and two larger than what is stored (drawn with replacement): training may batch far more envs
+    wanted |= {int(rng.integers(total + 1, 4 * total + 1)), int(rng.integers(4 * total + 1, 16 * total + 1))}
     for size in sorted(wanted):
         flat = rng.choice(total, size=size, replace=size > total)
         plan.append((f"a batch of {size} env{'s' if size > 1 else ''}", np.unravel_index(flat, (n_steps, n_envs))))

@@ -1,7 +1,8 @@
 # ruff: noqa
 # Patches torch.Tensor.numpy so the judge sees finite values, then returns a NaN tensor.
 # expect: monkeypatch
-# expect-runtime: nan_or_inf
+# expect-runtime: ok
+# (the patch lives in its own process: the values the parent judges are the values training gets)
 # message: torch
 # escape: judge
 import numpy as np

@@ -1,6 +1,6 @@
 # ruff: noqa
 # A per-env Python loop with heavy scalar work.
-# expect: too_slow
+# expect: too_slow|cpu_limit
 # message: vectorise
 import math
 
