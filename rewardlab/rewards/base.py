@@ -89,6 +89,46 @@ class RewardSource:
         """Learn from collected experience; returns training statistics."""
         return {}
 
+    # -- the training loop's rollout and episode hooks (see DESIGN.md, "The training contract") --------
+
+    def wants_rollout(self) -> bool:
+        """True when :meth:`on_rollout` must be called on every rollout (learned and rollout-level sources)."""
+        return any(c.wants_rollout() for c in self.children())
+
+    def on_rollout(self, rollout: Any) -> RewardTerms | None:
+        """Called once per collected :class:`~rewardlab.data.Rollout`, *before* returns and advantages.
+
+        A learned source updates itself here (``update(rollout)``); a rollout-level source returns terms
+        over all ``T*n`` steps, arrays of shape ``(T, n)``, that are added to ``rollout.reward`` (one
+        batched call, never a loop over steps or envs). ``None``: nothing to add.
+        """
+        parts = [t for c in self.children() if c.wants_rollout() and (t := c.on_rollout(rollout)) is not None]
+        return _sum_terms(parts)
+
+    def rollout_stats(self) -> dict[str, float]:
+        """Statistics of the last :meth:`on_rollout` (e.g. a reward model's loss), logged as ``reward_model/<k>``."""
+        out: dict[str, float] = {}
+        for c in self.children():
+            out.update(c.rollout_stats())
+        return out
+
+    def changed(self) -> bool:
+        """True when the last :meth:`on_rollout` changed how this source scores transitions already stored
+        (a reward model after an update): off-policy agents then rescore their replay buffer."""
+        return any(c.changed() for c in self.children())
+
+    def wants_episodes(self) -> bool:
+        """True for episode-level sources (credit redistribution): :meth:`relabel` sees every finished episode."""
+        return any(c.wants_episodes() for c in self.children())
+
+    def relabel(self, episodes: list[Any]) -> list[Array] | None:
+        """New per-step rewards for finished :class:`~rewardlab.data.Episode` s, one ``(L,)`` array each,
+        replacing what the agent would learn from those steps; ``None`` leaves them as they are."""
+        for c in self.children():
+            if c.wants_episodes():
+                return c.relabel(episodes)
+        return None
+
     def train(self, mode: bool = True) -> RewardSource:
         """Switch running statistics on (training) or off (evaluation)."""
         self.training = mode
@@ -144,6 +184,17 @@ class RewardSource:
         return Scale(self, float(c))
 
     __rmul__ = __mul__
+
+
+def _sum_terms(parts: list[RewardTerms]) -> RewardTerms | None:
+    if not parts:
+        return None
+    total = parts[0].total
+    comps = dict(parts[0].components)
+    for t in parts[1:]:
+        total = total + t.total
+        comps.update(t.components)
+    return RewardTerms(total, comps)
 
 
 def check_terms(terms: RewardTerms, n: int, source: str) -> RewardTerms:

@@ -46,6 +46,17 @@ class WeightedSum(RewardSource):
                 comps[key] = v * w if w != 1.0 else v
         return RewardTerms(total, comps)
 
+    def on_rollout(self, rollout: Any) -> RewardTerms | None:
+        total = None
+        comps: dict[str, Any] = {}
+        for w, s in self.terms:
+            if not s.wants_rollout() or (t := s.on_rollout(rollout)) is None:
+                continue
+            part = t.total * w if w != 1.0 else t.total
+            total = part if total is None else total + part
+            comps.update({k: v * w if w != 1.0 else v for k, v in t.components.items()})
+        return None if total is None else RewardTerms(total, comps)
+
     def describe(self) -> str:
         return " + ".join(f"{w:g} * ({s.describe()})" for w, s in self.terms)
 
@@ -68,6 +79,10 @@ class Scale(RewardSource):
     def compute(self, batch: TransitionBatch) -> RewardTerms:
         t = self.source.compute(batch)
         return RewardTerms(t.total * self.c, {k: v * self.c for k, v in t.components.items()})
+
+    def on_rollout(self, rollout: Any) -> RewardTerms | None:
+        t = self.source.on_rollout(rollout) if self.source.wants_rollout() else None
+        return None if t is None else RewardTerms(t.total * self.c, {k: v * self.c for k, v in t.components.items()})
 
 
 class Clip(RewardSource):

@@ -1,0 +1,353 @@
+"""The one container of collected experience, and the one collector that fills it.
+
+A :class:`Rollout` holds ``T`` vector steps of ``n`` envs as ``(T, n, ...)`` arrays -- numpy on
+the CPU, torch tensors on the batch's device. Every part of the lab that steps a vector env and
+keeps transitions (agents, the reward-distance probes, the LLM context and transition samples)
+goes through :class:`Collector`, so the true final observation of an episode is patched in one
+place (:func:`true_next_obs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from rewardlab.rewards.base import Array, TransitionBatch, is_torch
+
+
+def _xp_zeros(like: Any, shape: tuple[int, ...], dtype: Any = None) -> Any:
+    if is_torch(like):
+        import torch
+
+        return torch.zeros(shape, dtype=dtype or like.dtype, device=like.device)
+    return np.zeros(shape, dtype=dtype or np.asarray(like).dtype)
+
+
+def true_next_obs(obs: Any, info: Mapping[str, Any], done: Any, mode: AutoresetMode) -> Any:
+    """The observation each env actually reached on this step.
+
+    In ``SAME_STEP`` autoreset mode a done env's returned ``obs`` is already the next episode's first
+    observation; the state it reached is in ``info["final_obs"]`` -- an object array of rows (gymnasium's
+    SyncVectorEnv) or a full ``(n, ...)`` array (the lab's batched envs). In other modes ``obs`` is it.
+    """
+    if mode != AutoresetMode.SAME_STEP or "final_obs" not in info:
+        return obs
+    final = info["final_obs"]
+    if is_torch(done):
+        import torch
+
+        if not bool(done.any()):
+            return obs
+        return torch.where(done.reshape(done.shape + (1,) * (obs.dim() - 1)), final, obs)
+    if not done.any():
+        return obs
+    idx = np.flatnonzero(done)
+    out = np.array(obs, copy=True)
+    if isinstance(final, np.ndarray) and final.dtype != object:
+        out[idx] = final[idx]
+    else:
+        out[idx] = np.stack([np.asarray(final[i]) for i in idx])
+    return out
+
+
+@dataclass
+class Rollout:
+    """``T`` vector steps over ``n`` envs: every array is ``(T, n, ...)``.
+
+    :param obs: observations before the action.
+    :param action: actions taken.
+    :param next_obs: the true next observation (the terminal one on done steps).
+    :param env_reward: the env's own reward.
+    :param terminated: true MDP termination.
+    :param truncated: time limit or other cut.
+    :param reward: what the agent learns from: the step source's total, then whatever the
+        rollout and episode hooks add or relabel (changed in place by :class:`TrainHooks`).
+    :param components: the step source's named components.
+    :param info: declared info fields of the next state.
+    :param valid: ``None`` or bool; False marks autoreset pseudo-steps (``NEXT_STEP`` mode).
+    :param extras: what an agent stores beside the transition (values, log-probs...).
+    :param t0: global vector-step index of row 0 (so relabels can reach a replay buffer).
+    """
+
+    obs: Array
+    action: Array
+    next_obs: Array
+    env_reward: Array
+    terminated: Array
+    truncated: Array
+    reward: Array
+    components: dict[str, Array] = field(default_factory=dict)
+    info: dict[str, Array] = field(default_factory=dict)
+    valid: Array | None = None
+    extras: dict[str, Array] = field(default_factory=dict)
+    t0: int = 0
+
+    @property
+    def T(self) -> int:
+        return int(self.reward.shape[0])
+
+    @property
+    def n(self) -> int:
+        return int(self.reward.shape[1])
+
+    @property
+    def done(self) -> Array:
+        return self.terminated | self.truncated
+
+    def flat_batch(self, state_view: Callable[..., Any] | None = None) -> TransitionBatch:
+        """All ``T*n`` transitions as one :class:`TransitionBatch` (one batched reward call).
+
+        :param state_view: ``task.transition_view`` to attach the state view; ``None`` for raw arrays.
+        """
+
+        def flat(a: Any) -> Any:
+            return None if a is None else a.reshape((-1, *a.shape[2:]))
+
+        info = {k: flat(v) for k, v in self.info.items()}
+        obs, act, nxt = flat(self.obs), flat(self.action), flat(self.next_obs)
+        env_r, term, trunc = flat(self.env_reward), flat(self.terminated), flat(self.truncated)
+        state = None
+        if state_view is not None:
+            state = state_view(obs, act, nxt, env_r, term, trunc, info, None, None)
+        return TransitionBatch(obs, act, nxt, env_r, term, trunc, info, state, flat(self.valid))
+
+    def slice(self, start: int, stop: int) -> Rollout:
+        """Rows ``start:stop`` (views, not copies)."""
+        sl = slice(start, stop)
+        return Rollout(
+            self.obs[sl],
+            self.action[sl],
+            self.next_obs[sl],
+            self.env_reward[sl],
+            self.terminated[sl],
+            self.truncated[sl],
+            self.reward[sl],
+            {k: v[sl] for k, v in self.components.items()},
+            {k: v[sl] for k, v in self.info.items()},
+            None if self.valid is None else self.valid[sl],
+            {k: v[sl] for k, v in self.extras.items()},
+            self.t0 + start,
+        )
+
+    @staticmethod
+    def concat(parts: list[Rollout]) -> Rollout:
+        """Rollouts of the same envs one after the other (numpy)."""
+        if not parts:
+            raise ValueError("nothing to concatenate")
+
+        def cat(get: Callable[[Rollout], Any]) -> Any:
+            vals = [get(p) for p in parts]
+            if vals[0] is None:
+                return None
+            if is_torch(vals[0]):
+                import torch
+
+                return torch.cat(vals)
+            return np.concatenate(vals)
+
+        first = parts[0]
+        return Rollout(
+            cat(lambda p: p.obs),
+            cat(lambda p: p.action),
+            cat(lambda p: p.next_obs),
+            cat(lambda p: p.env_reward),
+            cat(lambda p: p.terminated),
+            cat(lambda p: p.truncated),
+            cat(lambda p: p.reward),
+            {k: cat(lambda p, k=k: p.components[k]) for k in first.components},
+            {k: cat(lambda p, k=k: p.info[k]) for k in first.info},
+            cat(lambda p: p.valid) if first.valid is not None else None,
+            {k: cat(lambda p, k=k: p.extras[k]) for k in first.extras},
+            first.t0,
+        )
+
+
+Policy = Callable[[Any], Any]
+"""obs ``(n, ...)`` -> actions ``(n, ...)``, or ``(actions, extras)`` with ``extras`` a dict of ``(n, ...)`` arrays."""
+
+
+class Collector:
+    """Steps a gymnasium vector env with a policy and fills :class:`Rollout` s.
+
+    Works on any vector env (gymnasium's, the lab's batched ones, with or without the lab's reward
+    wrapper): ``reward`` is what the env returned (the reward source's total under
+    :class:`~rewardlab.wrappers.RewardVectorWrapper`), ``env_reward`` and ``components`` come from the
+    wrapper's ``info`` when present. Storage is preallocated on first use and reused, so a rollout
+    returned by :meth:`collect` is overwritten by the next call unless ``copy=True``.
+
+    :param venv: the vector env.
+    :param info_keys: info fields to keep per step (the task's declared ones).
+    """
+
+    def __init__(self, venv: Any, info_keys: tuple[str, ...] = ()) -> None:
+        self.venv = venv
+        self.n = int(venv.num_envs)
+        self.mode = AutoresetMode(venv.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP))
+        self.info_keys = tuple(info_keys)
+        self.obs: Any = None
+        self.steps = 0  # vector steps taken
+        self._buf: Rollout | None = None
+        self._pending: Any = None  # NEXT_STEP mode: envs whose next step is a reset pseudo-step
+
+    def reset(self, seed: int | list[int] | None = None) -> Any:
+        self.obs, _ = self.venv.reset(seed=seed)
+        self._pending = None
+        return self.obs
+
+    def _alloc(self, T: int, row: Rollout) -> Rollout:
+        def buf(a: Any) -> Any:
+            if a is None:
+                return None
+            if is_torch(a):
+                import torch
+
+                return torch.empty((T, *a.shape), dtype=a.dtype, device=a.device)
+            a = np.asarray(a)
+            return np.empty((T, *a.shape), dtype=a.dtype)
+
+        return Rollout(
+            buf(row.obs),
+            buf(row.action),
+            buf(row.next_obs),
+            buf(row.env_reward),
+            buf(row.terminated),
+            buf(row.truncated),
+            buf(row.reward),
+            {k: buf(v) for k, v in row.components.items()},
+            {k: buf(v) for k, v in row.info.items()},
+            buf(row.valid),
+            {k: buf(v) for k, v in row.extras.items()},
+        )
+
+    def step(self, policy: Policy) -> Rollout:
+        """One vector step as a row (arrays ``(n, ...)``, no time axis), and advance."""
+        if self.obs is None:
+            self.reset()
+        obs = self.obs
+        out = policy(obs)
+        action, extras = out if isinstance(out, tuple) else (out, {})
+        nobs, reward, term, trunc, info = self.venv.step(action)
+        done = term | trunc
+        nxt = true_next_obs(nobs, info, done, self.mode)
+        env_r = info.get("env_reward", reward)
+        comps = info.get("reward_components") or {}
+        valid = None
+        if self.mode == AutoresetMode.NEXT_STEP:  # a row per step; reset pseudo-steps are marked invalid
+            valid = ~self._pending if self._pending is not None else done | ~done
+            self._pending = done
+        kept = {}
+        for k in self.info_keys:
+            if k in info:
+                kept[k] = info[k]
+        self.obs = nobs
+        self.steps += 1
+        return Rollout(obs, action, nxt, env_r, term, trunc, reward, dict(comps), kept, valid, dict(extras))
+
+    def collect(
+        self, policy: Policy, T: int, on_step: Callable[[Rollout], Any] | None = None, copy: bool = False
+    ) -> Rollout:
+        """``T`` vector steps into one rollout. ``on_step(row)`` runs after each step (metrics, stopping)."""
+        t0 = self.steps
+        buf = self._buf
+        for t in range(T):
+            row = self.step(policy)
+            if buf is None or buf.T != T or (t == 0 and not _same_layout(buf, row)):
+                buf = self._buf = self._alloc(T, row)
+            _put(buf, t, row)
+            if on_step is not None:
+                on_step(row)
+        assert buf is not None
+        buf.t0 = t0
+        return _copy(buf) if copy else buf
+
+
+def _same_layout(buf: Rollout, row: Rollout) -> bool:
+    return (
+        buf.components.keys() == row.components.keys()
+        and buf.extras.keys() == row.extras.keys()
+        and buf.info.keys() == row.info.keys()
+        and (buf.valid is None) == (row.valid is None)
+    )
+
+
+def _put(buf: Rollout, t: int, row: Rollout) -> None:
+    for name in ("obs", "action", "next_obs", "env_reward", "terminated", "truncated", "reward"):
+        getattr(buf, name)[t] = _like(getattr(row, name), getattr(buf, name))
+    for group in ("components", "info", "extras"):
+        dst, src = getattr(buf, group), getattr(row, group)
+        for k, v in src.items():
+            dst[k][t] = _like(v, dst[k])
+    if buf.valid is not None:
+        buf.valid[t] = True if row.valid is None else _like(row.valid, buf.valid)
+
+
+def _like(v: Any, dst: Any) -> Any:
+    if is_torch(dst) and not is_torch(v):
+        import torch
+
+        return torch.as_tensor(np.asarray(v), device=dst.device)
+    if not is_torch(dst) and is_torch(v):
+        return v.detach().cpu().numpy()
+    return v
+
+
+def _copy(r: Rollout) -> Rollout:
+    def c(a: Any) -> Any:
+        return None if a is None else (a.clone() if is_torch(a) else a.copy())
+
+    return Rollout(
+        c(r.obs),
+        c(r.action),
+        c(r.next_obs),
+        c(r.env_reward),
+        c(r.terminated),
+        c(r.truncated),
+        c(r.reward),
+        {k: c(v) for k, v in r.components.items()},
+        {k: c(v) for k, v in r.info.items()},
+        c(r.valid),
+        {k: c(v) for k, v in r.extras.items()},
+        r.t0,
+    )
+
+
+@dataclass
+class Episode:
+    """One finished episode of one env, every array ``(L, ...)`` (numpy).
+
+    :param env: the env index in its vector.
+    :param start: global vector-step index of the episode's first step.
+    """
+
+    env: int
+    start: int
+    obs: np.ndarray
+    action: np.ndarray
+    next_obs: np.ndarray
+    env_reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    reward: np.ndarray
+    components: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def length(self) -> int:
+        return int(self.reward.shape[0])
+
+
+@dataclass
+class Relabel:
+    """New per-step rewards for steps ``start .. start+len(reward)-1`` (global vector-step indices) of env ``env``.
+
+    On-policy agents have already applied the part inside the current rollout (the hooks write it there);
+    off-policy agents apply the whole of it to the rows still in their replay buffer.
+    """
+
+    env: int
+    start: int
+    reward: np.ndarray
