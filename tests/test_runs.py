@@ -42,7 +42,7 @@ def test_run_writes_the_full_run_directory(tmp_path: Path) -> None:
     assert status["state"] == "done"
     s = json.loads((d / "summary.json").read_text())
     assert s["eval_episodes"] == 3 and len(s["eval_fitness"]) == 3
-    assert 0 <= s["success_rate"] <= 1 and s["steps"] >= 2048 and s["steps_per_second"] > 0
+    assert 0 <= s["success_rate"] <= 1 and s["steps"] == 2048 and s["steps_per_second"] > 0
     rows = RunDir(d).metrics()
     train = [r for r in rows if r["kind"] == "train"]
     evals = [r for r in rows if r["kind"] == "eval"]
@@ -167,4 +167,25 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
     assert train_steps == sorted(train_steps) and len(set(train_steps)) == len(train_steps)
     assert len(rows) > len([r for r in rows_before if r["step"] <= steps_at_stop])
     s = json.loads((d / "summary.json").read_text())
-    assert 40000 <= s["steps"] < 40000 + 8 * 32 * 2
+    assert s["steps"] == 40000  # a resumed run trains exactly its budget
+
+
+def test_crash_between_final_eval_and_summary_resumes_to_one_final_row(tmp_path: Path) -> None:
+    """kill -9 (os._exit) right after the final evaluation row is written, before the summary: the re-run
+    resumes from the checkpoint taken at the last step (2040 = 10 x 204) and ends with exactly one final evaluation and exactly its budget."""
+    code = (
+        "import os, rewardlab.experiment.runner as r\n"
+        "r._write_metrics_csv = lambda run_dir: os._exit(137)\n"
+        f"r.run('CartPole-v1', reward='hand', agent='ppo', steps=2040, seed=0, runs_dir={str(tmp_path)!r}, "
+        "eval_every=-1, n_eval_episodes=2)\n"
+    )
+    crashed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert crashed.returncode == 137, crashed.stderr
+    d = tmp_path / "default" / "CartPole-v1__hand__ppo__s0"
+    assert not (d / "summary.json").exists()
+    assert sum(1 for r in RunDir(d).metrics() if r.get("final")) == 1
+    res = rewardlab.run("CartPole-v1", reward="hand", agent="ppo", steps=2040, seed=0, runs_dir=tmp_path,
+                        eval_every=-1, n_eval_episodes=2)
+    assert res.status == "done" and res.summary["steps"] == 2040
+    finals = [r for r in RunDir(d).metrics() if r.get("final")]
+    assert len(finals) == 1 and finals[0]["step"] == 2040

@@ -123,3 +123,18 @@ class PeriodicCallback(BaseCallback):
             self.fn(self.num_timesteps)
             self._next = (self.num_timesteps // self.every + 1) * self.every
         return True
+
+
+class StopAtCallback(BaseCallback):
+    """Stops training at the first vector step where ``num_timesteps >= total``.
+
+    SB3 alone collects whole rollouts, so a run (and a resumed one) would end at the next rollout
+    boundary past its budget; with this it trains exactly its budget, rounded up to ``n_envs``.
+    """
+
+    def __init__(self, total: int) -> None:
+        super().__init__()
+        self.total = int(total)
+
+    def _on_step(self) -> bool:
+        return self.num_timesteps < self.total

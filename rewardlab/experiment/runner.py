@@ -24,7 +24,7 @@ from typing import Any
 
 from envs.registry import Task, get_task
 from rewardlab.analysis.stats import mean_ci
-from rewardlab.experiment.callbacks import MetricsCallback, PeriodicCallback
+from rewardlab.experiment.callbacks import MetricsCallback, PeriodicCallback, StopAtCallback
 from rewardlab.experiment.evaluate import eval_seed, evaluate
 from rewardlab.experiment.store import RunDir, RunExistsError, runs_root
 from rewardlab.rewards.base import RewardSource
@@ -324,6 +324,7 @@ def _train(
     callbacks: list[Any] = [metrics, PeriodicCallback(cfg.checkpoint_every or max(steps // 10, 1), save_checkpoint)]
     if cfg.eval_every >= 0:
         callbacks.append(PeriodicCallback(cfg.eval_every or max(steps // 5, 1), periodic_eval))
+    callbacks.append(StopAtCallback(steps))  # exactly the budget, fresh or resumed
     t0 = time.time()
     try:
         if bar:

@@ -155,8 +155,12 @@ class RunDir:
         return rows
 
     def truncate_metrics(self, max_step: int) -> None:
-        """Keep rows up to ``max_step`` (used when resuming from a checkpoint)."""
-        rows = [r for r in self.metrics() if r.get("step", 0) <= max_step]
+        """Keep rows up to ``max_step`` (used when resuming from a checkpoint).
+
+        A final evaluation belongs to a finished run only: a run resumed after a crash between its final
+        evaluation and its summary evaluates again, so the old final row is dropped, never duplicated.
+        """
+        rows = [r for r in self.metrics() if r.get("step", 0) <= max_step and not r.get("final")]
         atomic_write_text(self.metrics_path, "".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
 
     def summary(self) -> dict[str, Any] | None:
