@@ -183,3 +183,47 @@ def test_registry_names_and_errors():
     with pytest.raises(AgentError):
         check_device("tpu9")
     assert check_device("auto") in ("cpu", "cuda")
+
+
+class _Learned(RewardSource):
+    """A source with tensor state, like a reward network."""
+
+    name = "learned"
+
+    def __init__(self) -> None:
+        import torch
+
+        self.w = torch.zeros(4, 3)
+        self.steps = 0
+
+    def state_dict(self):
+        return {"w": self.w, "steps": self.steps, "hist": [1.5, 2.5]}
+
+    def load_state_dict(self, state):
+        self.w, self.steps = state["w"], int(state["steps"])
+
+
+def test_reward_state_is_torch_saved_and_restored(tmp_path):
+    import torch
+
+    from rewardlab.experiment.runner import REWARD_STATE, _load_reward_state, _save_reward_state
+
+    src = _Learned()
+    src.w = torch.randn(4, 3)
+    src.steps = 17
+    _save_reward_state(src, tmp_path)
+    assert (tmp_path / REWARD_STATE).is_file() and not (tmp_path / (REWARD_STATE + ".tmp")).exists()
+    back = _Learned()
+    _load_reward_state(back, tmp_path)
+    assert torch.equal(back.w, src.w) and back.steps == 17
+    # a file that would run code when unpickled is refused (weights_only)
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    with open(tmp_path / REWARD_STATE, "wb") as f:
+        pickle.dump({"w": Evil()}, f)
+    with pytest.raises(pickle.UnpicklingError):
+        _load_reward_state(_Learned(), tmp_path)

@@ -178,7 +178,7 @@ def run_config(
                 )
             resume = (run_dir.checkpoint_dir / "state.json").exists()
             if not resume:  # an unfinished run with no checkpoint: discard its partial outputs
-                for name in ("metrics.jsonl", "metrics.csv", "summary.json", "policy.zip", "vecnormalize.pkl"):
+                for name in ("metrics.jsonl", "metrics.csv", "summary.json", "policy.zip", "vecnormalize.pkl", "reward_state.pt"):
                     (run_dir.path / name).unlink(missing_ok=True)
                 shutil.rmtree(run_dir.tb_dir, ignore_errors=True)
     run_dir.path.mkdir(parents=True, exist_ok=True)
@@ -282,8 +282,7 @@ def _train(
         state = run_dir.read("checkpoint/state.json")
         done_steps, wall_before = int(state["steps"]), float(state["wall_time"])
         model = agents.load_model(cfg.agent, str(ckpt / "model.zip"), env=venv, device=cfg.device)
-        if (ckpt / "reward_state.json").exists():
-            source.load_state_dict(json.loads((ckpt / "reward_state.json").read_text()))
+        _load_reward_state(source, ckpt)
         run_dir.truncate_metrics(done_steps)
     else:
         model = agents.make_model(spec, venv, seed=cfg.seed, device=cfg.device)
@@ -297,9 +296,7 @@ def _train(
         model.save(str(ckpt / "model.zip"))
         if isinstance(venv, VecNormalize):
             venv.save(str(ckpt / "vecnormalize.pkl"))
-        sd = source.state_dict()
-        if sd:
-            (ckpt / "reward_state.json").write_text(json.dumps(sd))
+        _save_reward_state(source, ckpt)
         run_dir.write_json("checkpoint/state.json", {"steps": int(step), "wall_time": metrics.wall_time()})
         run_dir.set_status("running", steps_done=int(step))
 
@@ -348,9 +345,7 @@ def _train(
     model.save(str(run_dir.path / "policy.zip"))
     if isinstance(venv, VecNormalize):
         venv.save(str(run_dir.path / "vecnormalize.pkl"))
-    sd = source.state_dict()
-    if sd:
-        (run_dir.path / "reward_state.json").write_text(json.dumps(sd))
+    _save_reward_state(source, run_dir.path)
 
     res = evaluate(model, task, cfg.n_eval_episodes, cfg.seed, venv if isinstance(venv, VecNormalize) else None)
     fit = res["fitness"]
@@ -404,6 +399,30 @@ def _train(
         shutil.rmtree(ckpt)
     run_dir.set_status("done", steps_done=summary["steps"])
     return summary
+
+
+REWARD_STATE = "reward_state.pt"
+
+
+def _save_reward_state(source: RewardSource, where: Path) -> None:
+    """A source's learned state (tensors, running statistics) with ``torch.save``, atomically."""
+    import torch
+
+    sd = source.state_dict()
+    if not sd:
+        return
+    tmp = where / (REWARD_STATE + ".tmp")
+    torch.save(sd, tmp)
+    os.replace(tmp, where / REWARD_STATE)
+
+
+def _load_reward_state(source: RewardSource, where: Path) -> None:
+    import torch
+
+    if (where / REWARD_STATE).exists():  # tensors and plain containers only: nothing in it can run code
+        source.load_state_dict(torch.load(where / REWARD_STATE, weights_only=True, map_location="cpu"))
+    elif (where / "reward_state.json").exists():  # checkpoints written before reward state was torch.save'd
+        source.load_state_dict(json.loads((where / "reward_state.json").read_text()))
 
 
 def _write_metrics_csv(run_dir: RunDir) -> None:
