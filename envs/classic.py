@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs import xp
 from envs.registry import Fitness, HandReward, ObsField, Task, register_task
 from envs.wrappers import ZeroEnvReward
 
@@ -27,14 +28,14 @@ def cartpole_view(obs: np.ndarray, info: Any) -> dict[str, Any]:
 
 
 def _cartpole_survived(s: Any) -> Any:
-    return ((s.step >= 500) & ~s.terminated).astype(np.float64)
+    return xp.as_float((s.step >= 500) & ~s.terminated)
 
 
 def _cartpole_hand(s: Any) -> dict[str, Any]:
     """Alive bonus, pole uprightness, and a mild pull to the centre of the track."""
     return {
-        "alive": np.where(s.terminated, 0.0, 1.0),
-        "upright": 0.5 * np.cos(s.theta) - 0.5,
+        "alive": xp.where_float(s.terminated, 0.0, 1.0),
+        "upright": 0.5 * xp.cos(s.theta) - 0.5,
         "centered": -0.05 * (s.x / 2.4) ** 2,
     }
 
@@ -51,13 +52,13 @@ CARTPOLE = Task(
     obs_schema=CARTPOLE_SCHEMA,
     view=cartpole_view,
     units=CARTPOLE_UNITS,
-    fitness=Fitness(lambda s: np.ones_like(s.x), "sum", 475.0, "steps", "steps balanced (max 500)"),
+    fitness=Fitness(lambda s: xp.ones_like(s.x), "sum", 475.0, "steps", "steps balanced (max 500)"),
     rewards={
         "sparse": HandReward("1 on the last step of an episode that survives all 500 steps", components=lambda s: {"survived": _cartpole_survived(s)}),
         "hand": HandReward("alive bonus + uprightness + centring", components=_cartpole_hand),
         "potential": HandReward(
             "env reward shaped with phi = -(|theta|/0.21 + |x|/2.4)",
-            potential=lambda s: -(np.abs(s.theta) / 0.21 + np.abs(s.x) / 2.4),
+            potential=lambda s: -(xp.abs_(s.theta) / 0.21 + xp.abs_(s.x) / 2.4),
             base="env",
         ),
     },
@@ -126,27 +127,27 @@ GOAL_X = 0.5
 
 def mountaincar_view(obs: np.ndarray, info: Any) -> dict[str, Any]:
     x = obs[:, 0]
-    return {"x": x, "v": obs[:, 1], "height": 0.45 * np.sin(3.0 * x) + 0.55}
+    return {"x": x, "v": obs[:, 1], "height": 0.45 * xp.sin(3.0 * x) + 0.55}
 
 
 def _mc_energy(s: Any) -> Any:
     """Mechanical energy per unit mass, scaled so the goal state has about 1."""
     # gravity 0.0025 per step on sin(3x) slopes: potential energy ~ 0.0025 * sin(3x) / 3 * ... ;
     # kinetic 0.5 v^2. Both scaled to O(1) at the flag.
-    return (0.0025 * np.sin(3.0 * s.x) + 0.5 * s.v**2 * 3.0) / 0.0025
+    return (0.0025 * xp.sin(3.0 * s.x) + 0.5 * s.v**2 * 3.0) / 0.0025
 
 
 def _mc_hand(s: Any) -> dict[str, Any]:
     """Energy pumping: reward the gain in mechanical energy, a bonus at the flag, a step cost."""
     return {
         "energy_gain": 10.0 * (_mc_energy(s) - _mc_energy(s.prev)),
-        "goal": np.where(s.x >= GOAL_X, 10.0, 0.0),
-        "time": np.full_like(s.x, -0.1),
+        "goal": xp.where_float(s.x >= GOAL_X, 10.0, 0.0),
+        "time": xp.full_like(s.x, -0.1),
     }
 
 
 def _mc_fitness(s: Any) -> Any:
-    return (s.x >= GOAL_X).astype(np.float64)
+    return xp.as_float(s.x >= GOAL_X)
 
 
 MC_FITNESS = Fitness(_mc_fitness, "max", 1.0, "reached (0/1)", "reached the flag (x >= 0.5) within the episode")
@@ -178,7 +179,7 @@ MOUNTAINCAR = Task(
 
 def _mcc_hand(s: Any) -> dict[str, Any]:
     comps = _mc_hand(s)
-    comps["effort"] = -0.1 * np.sum(np.asarray(s.action, dtype=np.float64) ** 2, axis=-1)
+    comps["effort"] = -0.1 * xp.sum_squares_float(s.action)
     return comps
 
 
@@ -195,11 +196,11 @@ MOUNTAINCAR_CONTINUOUS = Task(
     view=mountaincar_view,
     units=MOUNTAINCAR_UNITS,
     fitness=Fitness(
-        lambda s: (s.x >= 0.45).astype(np.float64), "max", 1.0, "reached (0/1)", "reached the flag (x >= 0.45)"
+        lambda s: xp.as_float(s.x >= 0.45), "max", 1.0, "reached (0/1)", "reached the flag (x >= 0.45)"
     ),
     rewards={
         "sparse": HandReward(
-            "1 on reaching the flag, else 0", components=lambda s: {"goal": (s.x >= 0.45).astype(np.float64)}
+            "1 on reaching the flag, else 0", components=lambda s: {"goal": xp.as_float(s.x >= 0.45)}
         ),
         "hand": HandReward("energy gain + goal bonus + time and effort costs", components=_mcc_hand),
         "potential": HandReward("sparse shaped with phi = scaled mechanical energy", potential=_mc_energy),
@@ -247,17 +248,17 @@ ACROBOT = Task(
     view=acrobot_view,
     units={"tip_height": "link lengths", "theta1_dot": "rad/s", "theta2_dot": "rad/s", "step": "steps"},
     fitness=Fitness(
-        lambda s: np.full(s.tip_height.shape, -1.0), "sum", -150.0, "-steps",
+        lambda s: xp.full_float(s.tip_height, -1.0), "sum", -150.0, "-steps",
         "minus the number of steps taken to swing the tip above height 1 (-500 if never)",
     ),
     rewards={
-        "sparse": HandReward("1 on swinging the tip above height 1", components=lambda s: {"goal": s.terminated.astype(np.float64)}),
+        "sparse": HandReward("1 on swinging the tip above height 1", components=lambda s: {"goal": xp.as_float(s.terminated)}),
         "hand": HandReward(
             "tip height + goal bonus + step cost",
             components=lambda s: {
                 "height": 0.25 * s.tip_height,
-                "goal": np.where(s.terminated, 10.0, 0.0),
-                "time": np.full_like(s.tip_height, -1.0),
+                "goal": xp.where_float(s.terminated, 10.0, 0.0),
+                "time": xp.full_like(s.tip_height, -1.0),
             },
         ),
         "potential": HandReward("env reward shaped with phi = tip height", potential=lambda s: s.tip_height, base="env"),
@@ -281,12 +282,12 @@ def pendulum_view(obs: np.ndarray, info: Any) -> dict[str, Any]:
         "cos_theta": obs[:, 0],
         "sin_theta": obs[:, 1],
         "theta_dot": obs[:, 2],
-        "theta": np.arctan2(obs[:, 1], obs[:, 0]),
+        "theta": xp.arctan2(obs[:, 1], obs[:, 0]),
     }
 
 
 def _pendulum_upright(s: Any) -> Any:
-    return (np.abs(s.theta) < UPRIGHT_RAD).astype(np.float64)
+    return xp.as_float(xp.abs_(s.theta) < UPRIGHT_RAD)
 
 
 PENDULUM = Task(
@@ -309,12 +310,12 @@ PENDULUM = Task(
         "hand": HandReward(
             "cos(theta) + slow spin near the top + effort cost",
             components=lambda s: {
-                "height": np.cos(s.theta),
-                "spin": -0.1 * s.theta_dot**2 * (np.cos(s.theta) > 0.8),
-                "effort": -0.001 * np.sum(np.asarray(s.action, dtype=np.float64) ** 2, axis=-1),
+                "height": xp.cos(s.theta),
+                "spin": -0.1 * s.theta_dot**2 * (xp.cos(s.theta) > 0.8),
+                "effort": -0.001 * xp.sum_squares_float(s.action),
             },
         ),
-        "potential": HandReward("sparse shaped with phi = cos(theta)", potential=lambda s: np.cos(s.theta)),
+        "potential": HandReward("sparse shaped with phi = cos(theta)", potential=lambda s: xp.cos(s.theta)),
     },
     budgets={"default": 20_000, "sac": 20_000, "td3": 20_000, "ppo": 200_000},
     max_episode_steps=200,

@@ -1,0 +1,121 @@
+"""Step-rate measurements for the batched envs (and EnvPool, when it is installed).
+
+Run ``python -m envs.batched.bench`` for a small table. Only ``step`` is timed: actions are drawn
+beforehand (on the env's device for torch), and on an accelerator the clock stops after the
+device has finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+
+from envs.batched import make_batched
+
+
+def _random_actions(env: Any, steps: int, seed: int) -> Any:
+    """``(steps, n)`` (discrete) or ``(steps, n, 1)`` (continuous) random actions in the env's backend."""
+    n, space = env.num_envs, env.single_action_space
+    rng = np.random.default_rng(seed)
+    if env._discrete:
+        a = rng.integers(0, space.n, size=(steps, n))
+    else:
+        a = rng.uniform(space.low, space.high, size=(steps, n, 1)).astype(np.float32)
+    if env.backend == "numpy":
+        return a
+    import torch
+
+    return torch.as_tensor(a, device=env.device)
+
+
+def step_rate(
+    task_id: str,
+    num_envs: int,
+    backend: str = "numpy",
+    device: str | None = None,
+    steps: int = 1000,
+    warmup: int = 20,
+    seed: int = 0,
+    **kwargs: Any,
+) -> float:
+    """Env-steps per second (``num_envs * steps / seconds``) of ``make_batched(...).step``.
+
+    :param steps: timed ``step`` calls (each advances all ``num_envs`` copies).
+    :param warmup: untimed calls first (allocator, caches, CUDA kernels).
+    """
+    env = make_batched(task_id, num_envs, backend, device=device, **kwargs)
+    env.reset(seed=seed)
+    actions = _random_actions(env, steps + warmup, seed)
+    sync = _synchronizer(env)
+    for t in range(warmup):
+        env.step(actions[t])
+    sync()
+    start = time.perf_counter()
+    for t in range(warmup, warmup + steps):
+        env.step(actions[t])
+    sync()
+    return num_envs * steps / (time.perf_counter() - start)
+
+
+def _synchronizer(env: Any) -> Any:
+    if env.backend == "torch" and env.device.type == "cuda":
+        import torch
+
+        return lambda: torch.cuda.synchronize(env.device)
+    return lambda: None
+
+
+def envpool_step_rate(
+    task_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 20_000, num_threads: int = 1, seed: int = 0
+) -> float:
+    """Env-steps per second of EnvPool's C++ env (synchronous ``step``, gymnasium API).
+
+    :raises ImportError: when ``envpool`` is not installed.
+    """
+    import envpool
+
+    env = envpool.make(task_id, env_type="gymnasium", num_envs=num_envs, num_threads=num_threads, seed=seed)
+    env.reset()
+    rng = np.random.default_rng(seed)
+    space = env.action_space
+    warmup = 100
+    if hasattr(space, "n"):
+        actions = rng.integers(0, space.n, size=(steps + warmup, num_envs)).astype(np.int32)
+    else:
+        shape = (steps + warmup, num_envs, *space.shape)
+        actions = rng.uniform(space.low, space.high, size=shape).astype(np.float32)
+    for t in range(warmup):
+        env.step(actions[t])
+    start = time.perf_counter()
+    for t in range(warmup, warmup + steps):
+        env.step(actions[t])
+    rate = num_envs * steps / (time.perf_counter() - start)
+    env.close()
+    return rate
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="step rates of the batched classic-control envs")
+    p.add_argument("--tasks", nargs="*", default=["CartPole-v1"])
+    p.add_argument("--num-envs", type=int, nargs="*", default=[4096])
+    p.add_argument("--backends", nargs="*", default=["numpy", "torch"])
+    p.add_argument("--device", default=None)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--envpool", action="store_true", help="also EnvPool, single thread, num_envs 1..16")
+    args = p.parse_args(argv)
+    for task in args.tasks:
+        for backend in args.backends:
+            for n in args.num_envs:
+                rate = step_rate(task, n, backend, device=args.device if backend == "torch" else None, steps=args.steps)
+                print(f"{task:26s} {backend:6s} n={n:<7d} {rate / 1e6:8.2f} M env-steps/s")
+        if args.envpool:
+            for n in (1, 2, 4, 8, 16):
+                rate = envpool_step_rate(task, n)
+                print(f"{task:26s} envpool n={n:<6d} {rate / 1e6:8.2f} M env-steps/s (1 thread)")
+
+
+if __name__ == "__main__":
+    main()
