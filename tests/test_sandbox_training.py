@@ -403,7 +403,13 @@ def test_hostile_llm_reward_fails_its_run_and_the_executor_carries_on(
     loop = _write(tmp_path, "looper", HOSTILE["loop_after_calls"])
     crash = _write(tmp_path, "raiser", HOSTILE["exception_after_calls"])
     good = _write(tmp_path, "good", MOUNTAINCAR)
-    common = {"task": "MountainCar-v0", "agent": "ppo", "steps": 256, "hp": ["n_steps=32"], "eval_every": -1}
+    common = {
+        "task": "MountainCar-v0",
+        "agent": "ppo",
+        "steps": 512,
+        "hp": ["n_steps=32"],
+        "eval_every": -1,
+    }  # 32 calls at 16 envs
     jobs = [
         RunConfig(reward=f"llm:{path}", run_id=path.parent.name, n_eval_episodes=1, **common)
         for path in (loop, crash, good)
@@ -424,7 +430,7 @@ def test_hostile_llm_reward_fails_its_run_and_the_executor_carries_on(
 
 def test_run_config_raises_the_labelled_error(tmp_path: Path) -> None:
     bomb = _write(tmp_path, "bomber", HOSTILE["memory_bomb_after_calls"])
-    cfg = RunConfig(task="MountainCar-v0", reward=f"llm:{bomb}", steps=256, hp=["n_steps=32"], eval_every=-1)
+    cfg = RunConfig(task="MountainCar-v0", reward=f"llm:{bomb}", steps=512, hp=["n_steps=32"], eval_every=-1)
     with pytest.raises(RewardSandboxError, match=r"\[memory_limit\]"):
         run_config(cfg, runs_dir=tmp_path / "runs")
     assert not _children()
