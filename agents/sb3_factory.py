@@ -156,6 +156,11 @@ class AgentSpec:
     dropped: dict[str, str] = field(default_factory=dict)
     action_noise: dict[str, Any] | None = None
 
+    @property
+    def name(self) -> str:
+        """The registry name (the agent protocol's ``AgentSpec.name``)."""
+        return self.algo
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view: schedules become ``"lin_<v>"``, classes ``"nn.ReLU"``, noise its repr."""
         return {f.name: _render(getattr(self, f.name)) for f in dataclasses.fields(self)}

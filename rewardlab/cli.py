@@ -102,28 +102,36 @@ def cmd_rewards(args: argparse.Namespace) -> int:
 
 
 def cmd_agents(args: argparse.Namespace) -> int:
-    from rewardlab.experiment.runner import _agents
+    from rewardlab.experiment.agents import agent_names, get_backend, resolve_agent
 
-    agents = _agents()
     table = Table(title="agents" + (f" for {args.task}" if args.task else ""))
     table.add_column("agent")
+    table.add_column("backend")
+    table.add_column("actions")
     table.add_column("preset source", overflow="fold")
     table.add_column("n_envs")
+    task = env = None
     if args.task:
         from envs import get_task
 
         task = get_task(args.task)
         env = task.make_env()
-        for a in agents.AGENTS:
+    for name in agent_names():
+        try:
+            d = get_backend(name).describe(name)
+        except ValueError as e:  # a registered backend that cannot load here
+            table.add_row(name, "-", "-", f"[dim]unavailable: {escape(str(e))}[/dim]", "-")
+            continue
+        if task is not None:
             try:
-                spec = agents.resolve_agent(a, task.id, task.family, {}, action_space=env.action_space)
-                table.add_row(a, spec.source, str(spec.n_envs))
+                spec = resolve_agent(name, task, [], action_space=env.action_space)
+                table.add_row(name, d.get("backend", "-"), d.get("actions", "-"), spec.source, str(spec.n_envs))
             except ValueError as e:
-                table.add_row(a, f"[dim]not for this task: {e}[/dim]", "-")
+                table.add_row(name, d.get("backend", "-"), d.get("actions", "-"), f"[dim]not for this task: {escape(str(e))}[/dim]", "-")
+        else:
+            table.add_row(name, d.get("backend", "-"), d.get("actions", "-"), d.get("policy", "-"), "-")
+    if env is not None:
         env.close()
-    else:
-        for a in agents.AGENTS:
-            table.add_row(a, "rl-zoo3 presets where published, else lab presets (agents/presets/lab.yml)", "-")
     console.print(table)
     return 0
 
@@ -153,6 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         n_eval_episodes=args.eval_episodes,
         eval_every=args.eval_every,
         device=args.device,
+        vec=args.vec,
     )
     res = run_config(cfg, runs_dir=args.runs_dir, progress=not args.no_progress, overwrite=args.overwrite)
     if res.status == "interrupted":
@@ -601,7 +610,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train one agent on one task with one reward")
     run.add_argument("--task", required=True, help="task id (see `rewardlab tasks`)")
     run.add_argument("--reward", default="env", help="reward spec (see `rewardlab rewards TASK`)")
-    run.add_argument("--agent", default="ppo", help="ppo, a2c, dqn, sac or td3")
+    run.add_argument("--agent", default="ppo", help="a registered agent (`rewardlab agents`): ppo, sac, ppo-native ...")
+    run.add_argument(
+        "--vec", default="gym", choices=["gym", "batched", "torch"],
+        help="vector env: gym (SyncVectorEnv), batched (the lab's numpy batched env) or torch (on --device)",
+    )
     run.add_argument("--steps", type=int, default=None, help="env steps (default: the task's budget for the agent)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--experiment", default="default", help="experiment folder under the runs root")

@@ -20,7 +20,7 @@ from envs.registry import Fitness, HandReward, Task
 from envs.wrappers import InfoFields
 from rewardlab.rewards import FunctionReward
 from rewardlab.wrappers import RewardVectorWrapper
-from rewardlab.wrappers.sb3 import GymVecEnvToSB3, RewardVecEnvWrapper
+from agents.sb3.vecenv import GymVecEnvToSB3, RewardVecEnvWrapper
 
 N_ENVS = 3
 N_STEPS = 120

@@ -23,10 +23,12 @@ _MODULES = {"ppo-native": "agents.native.ppo", "sac-native": "agents.native.sac"
 
 
 def _module(name: str) -> Any:
+    if name not in _MODULES:
+        raise AgentError(f"agent {name!r} is not a native agent ({', '.join(_MODULES)})")
     try:
         return importlib.import_module(_MODULES[name])
-    except KeyError:
-        raise AgentError(f"agent {name!r} is not a native agent ({', '.join(_MODULES)})") from None
+    except ImportError as e:
+        raise AgentError(f"agent {name!r}: {_MODULES[name]} cannot be imported ({e})") from e
 
 
 class NativeBackend(AgentBackend):

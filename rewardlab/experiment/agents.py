@@ -173,6 +173,13 @@ def resolve_agent(
     return get_backend(name).resolve(canonical_name(name), task, list(overrides or []), action_space)
 
 
+def load_agent(
+    path: str | Path, name: str, observation_space: gym.Space, action_space: gym.Space, device: str = "cpu"
+) -> Agent:
+    """The agent saved in directory ``path`` (a run directory or its checkpoint) by agent ``name``'s backend."""
+    return get_backend(name).load(Path(path), None, observation_space, action_space, device)
+
+
 def check_device(device: str) -> str:
     """``auto`` -> ``cuda`` when present else ``cpu``; a device that does not exist -> :class:`AgentError`."""
     import torch

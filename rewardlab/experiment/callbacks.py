@@ -1,5 +1,6 @@
-"""SB3 callbacks: episode metrics to the run's table and TensorBoard, periodic fitness
-evaluation, checkpoints, and a live progress bar."""
+"""The run's callbacks, called by every agent through ``TrainHooks.step(num_steps)`` after each
+vector step: episode metrics to the run's table and TensorBoard, periodic fitness evaluation and
+checkpoints, and a live progress bar. Nothing here knows which library trains."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
 
 from rewardlab.experiment.store import RunDir
 from rewardlab.wrappers.accounting import RewardAccountant
 
 
-class MetricsCallback(BaseCallback):
+class MetricsCallback:
     """Drains finished episodes from the reward wrapper every step and writes one metrics
     row (and TensorBoard scalars) per ``log_every`` env steps.
 
@@ -32,7 +32,6 @@ class MetricsCallback(BaseCallback):
         wall_offset: float = 0.0,
         progress: Any = None,
     ) -> None:
-        super().__init__()
         self.run, self.acc, self.log_every = run, accountant, max(1, log_every)
         self.writer, self.progress = writer, progress
         self.wall_offset = wall_offset
@@ -41,29 +40,33 @@ class MetricsCallback(BaseCallback):
         self._last_step = 0
         self._last_t = time.time()
         self._next_log = 0
+        self.num_timesteps = 0
         self.last_fitness: float | None = None
         self.last_success: float | None = None
 
-    def _on_training_start(self) -> None:
-        self._t0 = time.time()
+    def start(self, num_steps: int) -> None:
+        """Training (re)starts at ``num_steps``."""
+        self.num_timesteps = int(num_steps)
+        self._t0 = self._last_t = time.time()
         self._last_step = self.num_timesteps
         self._next_log = self.num_timesteps + self.log_every
 
     def wall_time(self) -> float:
         return self.wall_offset + time.time() - self._t0
 
-    def _on_step(self) -> bool:
-        eps = self.acc.episodes
+    def __call__(self, num_steps: int) -> None:
+        self.num_timesteps = int(num_steps)
+        eps = self.acc.pop_episodes()
         if eps:
-            self._eps.extend(self.acc.pop_episodes())
+            self._eps.extend(eps)
         if self.num_timesteps >= self._next_log:
             self.flush()
             self._next_log = self.num_timesteps + self.log_every
         if self.progress is not None:
             self.progress(self.num_timesteps, self.last_fitness, self.last_success)
-        return True
 
-    def _on_training_end(self) -> None:
+    def end(self) -> None:
+        """Training stopped (budget reached or interrupted): write what is pending."""
         self.flush()
         if self.progress is not None:
             self.progress(self.num_timesteps, self.last_fitness, self.last_success, force=True)
@@ -107,34 +110,14 @@ class MetricsCallback(BaseCallback):
                 w.add_scalar(f"reward/{k}", row[f"reward/{k}"], step)
 
 
-class PeriodicCallback(BaseCallback):
-    """Calls ``fn(num_timesteps)`` every ``every`` env steps (evaluation, checkpoints)."""
+class PeriodicCallback:
+    """Calls ``fn(num_steps)`` every ``every`` env steps (evaluation, checkpoints)."""
 
-    def __init__(self, every: int, fn: Callable[[int], None]) -> None:
-        super().__init__()
+    def __init__(self, every: int, fn: Callable[[int], None], start: int = 0) -> None:
         self.every, self.fn = max(1, every), fn
-        self._next = 0
+        self._next = (int(start) // self.every + 1) * self.every
 
-    def _on_training_start(self) -> None:
-        self._next = (self.num_timesteps // self.every + 1) * self.every
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self.fn(self.num_timesteps)
-            self._next = (self.num_timesteps // self.every + 1) * self.every
-        return True
-
-
-class StopAtCallback(BaseCallback):
-    """Stops training at the first vector step where ``num_timesteps >= total``.
-
-    SB3 alone collects whole rollouts, so a run (and a resumed one) would end at the next rollout
-    boundary past its budget; with this it trains exactly its budget, rounded up to ``n_envs``.
-    """
-
-    def __init__(self, total: int) -> None:
-        super().__init__()
-        self.total = int(total)
-
-    def _on_step(self) -> bool:
-        return self.num_timesteps < self.total
+    def __call__(self, num_steps: int) -> None:
+        if num_steps >= self._next:
+            self.fn(num_steps)
+            self._next = (num_steps // self.every + 1) * self.every

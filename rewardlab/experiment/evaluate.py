@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.vec_env import VecNormalize
 
 from envs.registry import Task
 from rewardlab.rewards.base import EnvReward, RewardSource
 from rewardlab.wrappers import make_vector_env
-from rewardlab.wrappers.sb3 import GymVecEnvToSB3
 
 EVAL_SEED_OFFSET = 1_000_003  # eval seeds never overlap training seeds (seed + i for i < n_envs)
 
@@ -20,16 +18,18 @@ def eval_seed(seed: int) -> int:
 
 
 def evaluate(
-    model: Any,
+    agent: Any,
     task: Task,
     n_episodes: int,
     seed: int,
-    vecnormalize: VecNormalize | None = None,
     deterministic: bool = True,
     max_envs: int = 8,
     source: RewardSource | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``n_episodes`` evaluation episodes and return per-episode arrays.
+
+    :param agent: anything with ``act(obs, deterministic) -> actions`` over a batch of raw observations
+        (an :class:`~rewardlab.experiment.agents.Agent`, which applies its own observation normalisation).
 
     Env ``i`` is reset with seed ``eval_seed(seed) + i`` and runs episodes ``i, i+k, ...``
     (its later episodes follow from its own RNG), so results depend only on ``seed``.
@@ -40,23 +40,14 @@ def evaluate(
         raise ValueError("n_episodes must be positive")
     k = min(n_episodes, max_envs)
     quota = np.array([len(range(i, n_episodes, k)) for i in range(k)])
-    gvenv = make_vector_env(task, k, source or EnvReward())
-    venv: Any = GymVecEnvToSB3(gvenv)
+    venv = make_vector_env(task, k, source or EnvReward())
     acc = venv.accountant
-    if vecnormalize is not None:
-        norm = VecNormalize(venv, training=False, norm_obs=vecnormalize.norm_obs, norm_reward=False)
-        norm.obs_rms = vecnormalize.obs_rms
-        norm.clip_obs = vecnormalize.clip_obs
-        norm.epsilon = vecnormalize.epsilon
-        venv = norm
-    venv.seed(eval_seed(seed))
-    obs = venv.reset()
+    obs, _ = venv.reset(seed=[eval_seed(seed) + i for i in range(k)])
     got = np.zeros(k, dtype=int)
     out: dict[str, list[np.ndarray]] = {k_: [] for k_ in ("fitness", "success", "env_return", "shaped_return", "length")}
     limit = (task.max_episode_steps or 10_000) * (int(quota.max()) + 1) + 10
     for _ in range(limit):
-        action, _ = model.predict(obs, deterministic=deterministic)
-        obs, _, _, _ = venv.step(action)
+        obs, _, _, _, _ = venv.step(agent.act(obs, deterministic=deterministic))
         for ep in acc.pop_episodes():
             keep = got[ep.env_index] < quota[ep.env_index]
             got[ep.env_index[keep]] += 1
@@ -69,14 +60,14 @@ def evaluate(
 
 
 class RandomPolicy:
-    """Uniform random actions with SB3's ``predict`` signature: the floor every agent must beat."""
+    """Uniform random actions with the agent protocol's ``act``: the floor every agent must beat."""
 
     def __init__(self, action_space: Any, seed: int = 0) -> None:
         self.space = action_space
         self.space.seed(seed)
 
-    def predict(self, obs: Any, deterministic: bool = True) -> tuple[np.ndarray, None]:
-        return np.stack([self.space.sample() for _ in range(len(obs))]), None
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        return np.stack([self.space.sample() for _ in range(len(obs))])
 
 
 def random_baseline(task: Task, n_episodes: int = 10, seed: int = 0) -> dict[str, np.ndarray]:

@@ -226,10 +226,9 @@ def expand(spec: GridSpec) -> Expansion:
     Every task, reward and agent is checked before anything runs; errors name the field.
     """
     import envs
-    from rewardlab.experiment.runner import _agents
+    from rewardlab.experiment.agents import AGENT_BACKENDS, resolve_agent
     from rewardlab.rewards.registry import RewardSpecError, resolve_reward
 
-    agents_mod = _agents()
     runs: list[RunConfig] = []
     skipped: list[tuple[str, str, str, str]] = []
     for ti, tid in enumerate(spec.tasks):
@@ -250,10 +249,9 @@ def expand(spec: GridSpec) -> Expansion:
                 raise GridSpecError(f"field 'rewards[{ri}]' ({r.spec!r}) for task {task.id}: {e}") from None
             for ai, a in enumerate(spec.agents):
                 try:
-                    overrides = agents_mod.parse_overrides(spec.hp.get(a, []))
-                    agents_mod.resolve_agent(a, task.id, task.family, overrides, action_space=space)
+                    resolve_agent(a, task, list(spec.hp.get(a, [])), action_space=space)
                 except ValueError as e:
-                    if spec.skip_incompatible and a in agents_mod.AGENTS:
+                    if spec.skip_incompatible and str(a).lower() in AGENT_BACKENDS:
                         skipped.append((task.id, r.name, a, str(e)))
                         continue
                     raise GridSpecError(f"field 'agents[{ai}]' ({a!r}) for task {task.id}: {e}") from None

@@ -34,6 +34,8 @@ class TrainHooks:
     :param callbacks: ``fn(num_steps)`` called after every vector step, in order.
     :param seed: the training seed (env ``i`` is reset with ``seed + i``).
     :param state_view: ``task.transition_view``, for rollout-level sources that read the state view.
+    :param log_dir: the run's TensorBoard directory; an agent may write its own training scalars
+        there (losses, entropy, learning rate) beside the lab's keys.
     """
 
     def __init__(
@@ -42,11 +44,13 @@ class TrainHooks:
         callbacks: list[Callable[[int], Any]] | None = None,
         seed: int | None = None,
         state_view: Callable[..., Any] | None = None,
+        log_dir: Any = None,
     ) -> None:
         self.source = source
         self.callbacks = list(callbacks or [])
         self.seed = seed
         self.state_view = state_view
+        self.log_dir = log_dir
         self.wants_rollout = bool(source is not None and (source.wants_rollout() or source.wants_episodes()))
         self.wants_episodes = bool(source is not None and source.wants_episodes())
         self.stats: dict[str, float] = {}

@@ -1,7 +1,8 @@
 """One training run, end to end: task + reward + agent -> run directory.
 
 ``run(...)`` resolves every name first (so bad input fails before anything is written),
-creates or resumes the run directory, trains with SB3 through the lab's reward wrapper,
+creates or resumes the run directory, trains the named agent (any backend in the agent
+registry, :mod:`rewardlab.experiment.agents`) through the lab's reward wrapper and hooks,
 evaluates fitness on separate seeds and writes the summary. Ctrl-C (or SIGTERM) leaves a
 checkpoint and ``status: interrupted``; the same call resumes from it.
 """
@@ -24,18 +25,20 @@ from typing import Any
 
 from envs.registry import Task, get_task
 from rewardlab.analysis.stats import mean_ci
-from rewardlab.experiment.callbacks import MetricsCallback, PeriodicCallback, StopAtCallback
+from rewardlab.experiment.agents import check_device, get_backend, resolve_agent
+from rewardlab.experiment.callbacks import MetricsCallback, PeriodicCallback
 from rewardlab.experiment.evaluate import eval_seed, evaluate
+from rewardlab.experiment.hooks import TrainHooks
 from rewardlab.experiment.store import RunDir, RunExistsError, runs_root
 from rewardlab.rewards.base import RewardSource
 from rewardlab.rewards.registry import resolve_reward
 
-#: agent backends by name; ``rewardlab`` reaches ``agents`` only through this table.
-AGENT_BACKEND = "agents.sb3_factory"
+#: how a run's vector env is built: gymnasium's SyncVectorEnv, or the lab's array-batched envs
+#: (numpy, or torch on the agent's device) for the tasks that have them (``envs.batched``).
+VEC_BACKENDS = ("gym", "batched", "torch")
 
-
-def _agents() -> Any:
-    return importlib.import_module(AGENT_BACKEND)
+#: what agents save in a run directory (stable-baselines3: policy.zip + vecnormalize.pkl; native: policy.pt)
+AGENT_FILES = ("agent.json", "policy.zip", "vecnormalize.pkl", "policy.pt")
 
 
 @dataclass
@@ -44,7 +47,8 @@ class RunConfig:
 
     :param task: task id (``rewardlab tasks``).
     :param reward: reward spec (``sparse``, ``hand``, ``env``, ``file.py:fn``, ``sparse+0.1*hand``...).
-    :param agent: ``ppo`` / ``a2c`` / ``dqn`` / ``sac`` / ``td3``.
+    :param agent: a registered agent (``rewardlab agents``): ``ppo``, ``a2c``, ``dqn``, ``sac``, ``td3``
+        (stable-baselines3), ``ppo-native``, ``sac-native`` (the lab's torch agents)...
     :param steps: env steps to train (``None``: the task's default budget for the agent).
     :param seed: training seed; evaluation uses separate seeds derived from it.
     :param hp: hyperparameter overrides as ``key=value`` strings.
@@ -55,6 +59,8 @@ class RunConfig:
     :param device: torch device for the agent (``auto`` picks CUDA when present).
     :param torch_threads: torch CPU threads (1 is fastest for small MLPs and is deterministic).
     :param spec_hash: hash of the experiment spec this run belongs to (set by experiment grids).
+    :param vec: ``gym`` (SyncVectorEnv), ``batched`` (the lab's numpy batched env) or ``torch``
+        (torch batched env on ``device``); the batched ones exist for classic-control tasks.
     """
 
     task: str
@@ -72,6 +78,7 @@ class RunConfig:
     device: str = "auto"
     torch_threads: int = 1
     spec_hash: str | None = None
+    vec: str = "gym"
 
     def default_run_id(self) -> str:
         reward = "".join(c if c.isalnum() or c in "._+-" else "_" for c in Path(self.reward).name)
@@ -132,21 +139,35 @@ def run(
 
 
 def prepare(cfg: RunConfig) -> tuple[Task, RewardSource, Any, int]:
-    """Resolve names (task, reward, agent preset, budget) without touching the disk."""
+    """Resolve names (task, reward, agent preset, budget, device, vector backend) without touching the disk."""
     task_obj = get_task(cfg.task)
     cfg.task = task_obj.id
+    check_vec(cfg.vec, task_obj.id)
+    check_device(cfg.device)
     source = resolve_reward(cfg.reward, task_obj)
-    agents = _agents()
-    overrides = agents.parse_overrides(cfg.hp)
     env = task_obj.make_env()
     try:
-        spec = agents.resolve_agent(cfg.agent, task_obj.id, task_obj.family, overrides, action_space=env.action_space)
+        spec = resolve_agent(cfg.agent, task_obj, cfg.hp, action_space=env.action_space)
     finally:
         env.close()
     steps = int(cfg.steps) if cfg.steps is not None else task_obj.budget(cfg.agent)
     if steps <= 0:
         raise ValueError(f"--steps must be positive, got {steps}")
     return task_obj, source, spec, steps
+
+
+def check_vec(vec: str, task_id: str) -> None:
+    """A vector backend that exists, for a task that has it; never a silent fallback."""
+    if vec not in VEC_BACKENDS:
+        raise ValueError(f"unknown --vec {vec!r}; valid: {', '.join(VEC_BACKENDS)}")
+    if vec != "gym":
+        from envs.batched import BATCHED_TASKS
+
+        if task_id not in BATCHED_TASKS:
+            raise ValueError(
+                f"task {task_id} has no batched env (--vec {vec}); batched tasks: {', '.join(BATCHED_TASKS)}. "
+                "Use --vec gym."
+            )
 
 
 def run_config(
@@ -171,14 +192,16 @@ def run_config(
             shutil.rmtree(run_dir.path)
         else:
             old = run_dir.read("config.json") if (run_dir.path / "config.json").exists() else None
-            if old is not None and _identity(old) != _identity(_cfg_dict(cfg, spec, steps)):
-                raise RunExistsError(
-                    f"{run_dir.path} holds an unfinished run with a different config; "
-                    "use --overwrite to discard it or another --run-id"
-                )
+            if old is not None:
+                differ = _differences(_identity(old), _identity(_cfg_dict(cfg, spec, steps)))
+                if differ:
+                    raise RunExistsError(
+                        f"{run_dir.path} holds an unfinished run with a different config ({'; '.join(differ)}); "
+                        "resume it with the same settings, use --overwrite to discard it, or another --run-id"
+                    )
             resume = (run_dir.checkpoint_dir / "state.json").exists()
             if not resume:  # an unfinished run with no checkpoint: discard its partial outputs
-                for name in ("metrics.jsonl", "metrics.csv", "summary.json", "policy.zip", "vecnormalize.pkl", "reward_state.pt"):
+                for name in ("metrics.jsonl", "metrics.csv", "summary.json", "reward_state.pt", *AGENT_FILES):
                     (run_dir.path / name).unlink(missing_ok=True)
                 shutil.rmtree(run_dir.tb_dir, ignore_errors=True)
     run_dir.path.mkdir(parents=True, exist_ok=True)
@@ -211,9 +234,24 @@ def _pid_alive(pid: Any) -> bool:
     return True
 
 
-def _identity(d: dict[str, Any]) -> Any:
+_IDENTITY = ("task", "reward", "agent", "seed", "steps", "hp", "vec")
+
+
+def _identity(d: dict[str, Any]) -> dict[str, Any]:
     c = d["run"]
-    return (c["task"], c["reward"], c["agent"], c["seed"], d["steps"], tuple(c.get("hp", [])))
+    return {
+        "task": c["task"],
+        "reward": c["reward"],
+        "agent": c["agent"],
+        "seed": c["seed"],
+        "steps": d["steps"],
+        "hp": list(c.get("hp", [])),
+        "vec": c.get("vec", "gym"),
+    }
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [f"{k}: {old[k]!r} there, {new[k]!r} asked" for k in _IDENTITY if old[k] != new[k]]
 
 
 def _versions() -> dict[str, str]:
@@ -258,50 +296,40 @@ def _train(
     progress: bool,
 ) -> dict[str, Any]:
     import torch
-    from stable_baselines3.common.logger import configure
-    from stable_baselines3.common.vec_env import VecNormalize
     from torch.utils.tensorboard import SummaryWriter
 
     from rewardlab.wrappers import make_vector_env
-    from rewardlab.wrappers.sb3 import GymVecEnvToSB3
 
     torch.set_num_threads(max(1, cfg.torch_threads))
-    agents = _agents()
-    gvenv = make_vector_env(task, spec.n_envs, source)
-    accountant = gvenv.accountant
-    venv: Any = GymVecEnvToSB3(gvenv)
-    venv.seed(cfg.seed)
+    device = check_device(cfg.device)
+    backend = get_backend(cfg.agent)
+    venv_kwargs: dict[str, Any] = {} if cfg.vec == "gym" else {"vec": cfg.vec, "device": device}
+    venv = make_vector_env(task, spec.n_envs, source, **venv_kwargs)
+    accountant = venv.accountant
+    obs_space, act_space = venv.single_observation_space, venv.single_action_space
     ckpt = run_dir.checkpoint_dir
     done_steps, wall_before = 0, 0.0
-    if spec.normalize:
-        if resume and (ckpt / "vecnormalize.pkl").exists():
-            venv = VecNormalize.load(str(ckpt / "vecnormalize.pkl"), venv)
-        else:
-            venv = VecNormalize(venv, **spec.normalize)
     if resume:
         state = run_dir.read("checkpoint/state.json")
         done_steps, wall_before = int(state["steps"]), float(state["wall_time"])
-        model = agents.load_model(cfg.agent, str(ckpt / "model.zip"), env=venv, device=cfg.device)
+        agent = backend.load(ckpt, spec, obs_space, act_space, device)
         _load_reward_state(source, ckpt)
         run_dir.truncate_metrics(done_steps)
     else:
-        model = agents.make_model(spec, venv, seed=cfg.seed, device=cfg.device)
-    model.set_logger(configure(str(run_dir.tb_dir), ["tensorboard"]))
+        agent = backend.build(spec, obs_space, act_space, cfg.seed, device)
     writer = SummaryWriter(str(run_dir.tb_dir))
     if not resume:
         writer.add_text("config", "```\n" + json.dumps(_cfg_dict(cfg, spec, steps), indent=2, default=str) + "\n```")
 
     def save_checkpoint(step: int) -> None:
         ckpt.mkdir(exist_ok=True)
-        model.save(str(ckpt / "model.zip"))
-        if isinstance(venv, VecNormalize):
-            venv.save(str(ckpt / "vecnormalize.pkl"))
+        agent.save(ckpt)
         _save_reward_state(source, ckpt)
         run_dir.write_json("checkpoint/state.json", {"steps": int(step), "wall_time": metrics.wall_time()})
         run_dir.set_status("running", steps_done=int(step))
 
     def periodic_eval(step: int) -> None:
-        res = evaluate(model, task, cfg.eval_episodes, cfg.seed, venv if isinstance(venv, VecNormalize) else None)
+        res = evaluate(agent, task, cfg.eval_episodes, cfg.seed)
         row = {
             "kind": "eval",
             "step": int(step),
@@ -318,20 +346,23 @@ def _train(
     bar = _ProgressBar(cfg, steps, done_steps) if progress else None
     log_every = max(steps // 100, spec.n_envs)
     metrics = MetricsCallback(run_dir, accountant, log_every, writer, wall_before, bar)
-    callbacks: list[Any] = [metrics, PeriodicCallback(cfg.checkpoint_every or max(steps // 10, 1), save_checkpoint)]
+    metrics.start(done_steps)
+    callbacks: list[Any] = [metrics, PeriodicCallback(cfg.checkpoint_every or max(steps // 10, 1), save_checkpoint, done_steps)]
     if cfg.eval_every >= 0:
-        callbacks.append(PeriodicCallback(cfg.eval_every or max(steps // 5, 1), periodic_eval))
-    callbacks.append(StopAtCallback(steps))  # exactly the budget, fresh or resumed
+        callbacks.append(PeriodicCallback(cfg.eval_every or max(steps // 5, 1), periodic_eval, done_steps))
+    hooks = TrainHooks(source, callbacks, seed=cfg.seed, state_view=task.transition_view, log_dir=run_dir.tb_dir)
     t0 = time.time()
     try:
         if bar:
             bar.start()
         if steps - done_steps > 0:
-            model.learn(total_timesteps=steps - done_steps, callback=callbacks, reset_num_timesteps=not resume)
+            agent.learn(venv, steps, hooks)  # exactly the budget (rounded up to n_envs), fresh or resumed
+        metrics.end()
     except KeyboardInterrupt:
         if bar:
             bar.stop()
-        step = int(model.num_timesteps)
+        step = int(agent.num_steps)
+        metrics.end()
         save_checkpoint(step)
         run_dir.set_status("interrupted", steps_done=step)
         writer.close()
@@ -341,13 +372,11 @@ def _train(
         if bar:
             bar.stop()
     train_time = time.time() - t0
-    trained = int(model.num_timesteps) - done_steps
-    model.save(str(run_dir.path / "policy.zip"))
-    if isinstance(venv, VecNormalize):
-        venv.save(str(run_dir.path / "vecnormalize.pkl"))
+    trained = int(agent.num_steps) - done_steps
+    agent.save(run_dir.path)
     _save_reward_state(source, run_dir.path)
 
-    res = evaluate(model, task, cfg.n_eval_episodes, cfg.seed, venv if isinstance(venv, VecNormalize) else None)
+    res = evaluate(agent, task, cfg.n_eval_episodes, cfg.seed)
     fit = res["fitness"]
     lo, hi = mean_ci(fit)
     wall = wall_before + time.time() - metrics._t0
@@ -356,7 +385,7 @@ def _train(
         "reward": cfg.reward,
         "agent": cfg.agent,
         "seed": cfg.seed,
-        "steps": int(model.num_timesteps),
+        "steps": int(agent.num_steps),
         "fitness_mean": float(fit.mean()),
         "fitness_std": float(fit.std()),
         "fitness_ci95": [lo, hi],
@@ -369,6 +398,8 @@ def _train(
         "eval_env_return_mean": float(res["env_return"].mean()),
         "steps_per_second": round(trained / max(train_time, 1e-9), 1),
         "wall_time_s": round(wall, 2),
+        "device": device,
+        "vec": cfg.vec,
     }
     run_dir.append_metrics(
         [

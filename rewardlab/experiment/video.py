@@ -42,17 +42,15 @@ def record_rollout(
     """
     os.environ.setdefault("MUJOCO_GL", "egl")
     from PIL import Image
-    from stable_baselines3.common.vec_env import VecNormalize
 
-    import agents
+    from rewardlab.experiment.agents import load_agent
     from rewardlab.rewards.base import EnvReward
     from rewardlab.wrappers import make_vector_env
 
     rd = RunDir(Path(run_dir))
     cfg = rd.read("config.json")["run"] if (rd.path / "config.json").exists() else None
-    policy = rd.path / "policy.zip"
-    if cfg is None or not policy.exists():
-        raise VideoError(f"{run_dir} has no finished policy (config.json and policy.zip)")
+    if cfg is None or not (rd.path / "summary.json").exists():
+        raise VideoError(f"{run_dir} has no finished policy (config.json and summary.json)")
     task = get_task(cfg["task"])
     if frame_skip is None:
         frame_skip = max(1, -(-int(task.max_episode_steps or max_frames) // max_frames))
@@ -60,13 +58,11 @@ def record_rollout(
         venv = make_vector_env(task, 1, EnvReward(), render_mode="rgb_array")
     except Exception as e:  # any backend failure means "cannot render here"
         raise VideoError(f"{task.id} cannot render here: {e}") from e
-    norm = None
-    if (rd.path / "vecnormalize.pkl").exists():
-        from rewardlab.wrappers.sb3 import GymVecEnvToSB3
-
-        norm = VecNormalize.load(str(rd.path / "vecnormalize.pkl"), GymVecEnvToSB3(make_vector_env(task, 1)))
-        norm.training = False
-    model = agents.load_model(cfg["agent"], str(policy), device="cpu")
+    try:
+        agent = load_agent(rd.path, cfg["agent"], venv.single_observation_space, venv.single_action_space, "cpu")
+    except (FileNotFoundError, ValueError) as e:
+        venv.close()
+        raise VideoError(f"{run_dir} has no finished policy: {e}") from e
     frames: list[Image.Image] = []
     obs, _ = venv.reset(seed=seed)
     steps, fitness = 0, None
@@ -74,9 +70,7 @@ def record_rollout(
         while True:
             if steps % frame_skip == 0 and len(frames) < max_frames:
                 frames.append(_frame(venv.render()[0], width))
-            o = norm.normalize_obs(obs) if norm is not None else obs
-            action, _ = model.predict(o, deterministic=True)
-            obs, _, term, trunc, _ = venv.step(action)
+            obs, _, term, trunc, _ = venv.step(agent.act(obs, deterministic=True))
             steps += 1
             if term[0] or trunc[0]:
                 ep = venv.accountant.episodes[-1] if venv.accountant.episodes else None

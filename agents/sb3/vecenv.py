@@ -1,4 +1,4 @@
-"""stable-baselines3 side: an SB3 VecEnv over a gymnasium vector env, and a reward
+"""The stable-baselines3 adapter's env side: an SB3 VecEnv over a gymnasium vector env, and a reward
 wrapper for an existing SB3 VecEnv (DummyVecEnv / SubprocVecEnv).
 
 The lab trains through :class:`GymVecEnvToSB3`: a gymnasium ``SyncVectorEnv`` in
