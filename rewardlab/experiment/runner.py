@@ -199,6 +199,7 @@ def run_config(
                         f"{run_dir.path} holds an unfinished run with a different config ({'; '.join(differ)}); "
                         "resume it with the same settings, use --overwrite to discard it, or another --run-id"
                     )
+            _recover_checkpoint(run_dir.checkpoint_dir)
             resume = (run_dir.checkpoint_dir / "state.json").exists()
             if not resume:  # an unfinished run with no checkpoint: discard its partial outputs
                 for name in ("metrics.jsonl", "metrics.csv", "summary.json", "reward_state.pt", *AGENT_FILES):
@@ -222,6 +223,16 @@ def run_config(
             _write_reward(run_dir, cfg, source)
         source.close()  # however the run ends, a reward's sandbox process ends with it
     return RunResult(run_dir.path, summary, "done")
+
+
+def _recover_checkpoint(ckpt: Path) -> None:
+    """A crash between the two renames of a checkpoint swap leaves only ``checkpoint.old``: put it back.
+    A half-written ``checkpoint.tmp`` is discarded."""
+    old, tmp = ckpt.with_name("checkpoint.old"), ckpt.with_name("checkpoint.tmp")
+    if not ckpt.exists() and (old / "state.json").exists():
+        os.replace(old, ckpt)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _pid_alive(pid: Any) -> bool:
@@ -321,11 +332,21 @@ def _train(
     if not resume:
         writer.add_text("config", "```\n" + json.dumps(_cfg_dict(cfg, spec, steps), indent=2, default=str) + "\n```")
 
+    saved_at = [done_steps if resume else -1]
+
     def save_checkpoint(step: int) -> None:
-        ckpt.mkdir(exist_ok=True)
-        agent.save(ckpt)
-        _save_reward_state(source, ckpt)
-        run_dir.write_json("checkpoint/state.json", {"steps": int(step), "wall_time": metrics.wall_time()})
+        # written whole into checkpoint.tmp, then swapped in: a crash at any moment leaves one complete checkpoint
+        tmp, old = ckpt.with_name("checkpoint.tmp"), ckpt.with_name("checkpoint.old")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        agent.save(tmp)
+        _save_reward_state(source, tmp)
+        (tmp / "state.json").write_text(json.dumps({"steps": int(step), "wall_time": metrics.wall_time()}))
+        if ckpt.exists():
+            os.replace(ckpt, old)
+        os.replace(tmp, ckpt)
+        shutil.rmtree(old, ignore_errors=True)
+        saved_at[0] = int(step)
         run_dir.set_status("running", steps_done=int(step))
 
     def periodic_eval(step: int) -> None:
@@ -358,6 +379,8 @@ def _train(
         if steps - done_steps > 0:
             agent.learn(venv, steps, hooks)  # exactly the budget (rounded up to n_envs), fresh or resumed
         metrics.end()
+        if saved_at[0] != agent.num_steps:  # a crash while finishing resumes here, with nothing to retrain
+            save_checkpoint(int(agent.num_steps))
     except KeyboardInterrupt:
         if bar:
             bar.stop()
@@ -426,9 +449,8 @@ def _train(
     venv.close()
     _write_metrics_csv(run_dir)
     run_dir.write_json("summary.json", summary)
-    if ckpt.exists():
-        shutil.rmtree(ckpt)
     run_dir.set_status("done", steps_done=summary["steps"])
+    shutil.rmtree(ckpt, ignore_errors=True)  # after "done": a crash here leaves a finished run and a spare checkpoint
     return summary
 
 
