@@ -15,7 +15,7 @@
     rewardlab rank SEARCH_DIR ORDER ...     rank a search iteration's rollout videos (ICPL)
     rewardlab video RUN_DIR                 render a run's policy to a GIF
     rewardlab replay SEARCH_DIR             re-train a search's best reward, no LLM
-    rewardlab bench [wrapper|pool|sandbox]  reward-wrapper overhead; local-pool speed-up; sandbox cost
+    rewardlab bench [wrapper|pool|sandbox|train]  wrapper overhead; pool speed-up; sandbox cost; agents' training speed
 """
 
 from __future__ import annotations
@@ -549,6 +549,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from rewardlab.bench import as_dict, pool_speedup, wrapper_overhead
 
     rows: list[dict[str, Any]] = []
+    if args.kind == "train":
+        return _bench_train(args)
     if args.kind == "sandbox":  # llm_reward is reached by name: rewardlab does not import it
         cost = importlib.import_module("llm_reward.sandbox.bench").sandbox_cost(
             args.tasks if args.tasks != b_default_tasks else "MountainCar-v0", n_envs=args.n_envs,
@@ -584,6 +586,48 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from rewardlab.experiment.store import atomic_write_json
 
         atomic_write_json(Path(args.out), rows)
+        console.print(f"written to {args.out}")
+    return 0
+
+
+def _bench_train(args: argparse.Namespace) -> int:
+    from rewardlab.bench_train import to_jsonable, train_bench
+
+    task = args.tasks.split(",")[0] if args.tasks != b_default_tasks else "CartPole-v1"
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()]
+    vec = {}
+    for item in args.agent_vec or []:
+        name, _, v = item.partition("=")
+        if not v:
+            raise CLIError(f"--agent-vec takes AGENT=VEC (e.g. ppo-native=batched), got {item!r}")
+        vec[name.strip()] = v.strip()
+
+    def progress(t: dict[str, Any]) -> None:
+        reach = "not reached" if t["time_to_target_s"] is None else f"{t['time_to_target_s']:.2f} s ({t['reached_step']} steps)"
+        err_console.print(
+            f"{t['agent']} seed {t['seed']}: target {t['target']:g} {reach}; {t['train_steps_per_s']:,.0f} train steps/s; "
+            f"final fitness {t['final_fitness']:.4g}"
+        )
+
+    res = train_bench(
+        task, agents, args.seeds, reward=args.reward, target=args.target, budget=args.budget,
+        eval_every=args.eval_every, eval_episodes=args.eval_episodes, vec=vec, device=args.device,
+        stop_at_target=not args.full_budget, progress=progress,
+    )  # fmt: skip
+    table = Table(title=f"bench train: {task} reward={args.reward} ({res['hardware']['cpu']}, {res['hardware']['device']})")
+    for c in ("agent", "reached", "median time to target (s)", "median train steps/s", "median final fitness"):
+        table.add_column(c)
+    for name, a in res["agents"].items():
+        s = a["summary"]
+        table.add_row(name, s["reached"], f"{s['median_time_to_target_s']:.3g}", f"{s['median_train_steps_per_s']:,.0f}",
+                      f"{s['median_final_fitness']:.4g}")  # fmt: skip
+    console.print(table)
+    for k, v in res["ratios"].items():
+        console.print(f"{k}: {v}")
+    if args.out:
+        from rewardlab.experiment.store import atomic_write_json
+
+        atomic_write_json(Path(args.out), to_jsonable(res))
         console.print(f"written to {args.out}")
     return 0
 
@@ -754,7 +798,16 @@ def build_parser() -> argparse.ArgumentParser:
     rb.set_defaults(fn=cmd_random)
 
     b = sub.add_parser("bench", help="benchmarks: reward-wrapper overhead, local-pool speed-up, sandbox cost")
-    b.add_argument("kind", nargs="?", default="wrapper", choices=["wrapper", "pool", "sandbox"])
+    b.add_argument("kind", nargs="?", default="wrapper", choices=["wrapper", "pool", "sandbox", "train"])
+    b.add_argument("--agents", default="ppo,ppo-native", help="train: comma-separated agents, compared side by side")
+    b.add_argument("--agent-vec", action="append", metavar="AGENT=VEC", help="train: vector env per agent (gym, batched, torch)")
+    b.add_argument("--seeds", type=int, default=5, help="train: seeds per agent")
+    b.add_argument("--target", type=float, default=None, help="train: fitness target (default: the task's success threshold)")
+    b.add_argument("--budget", type=int, default=None, help="train: env steps per seed at most (default: each preset's)")
+    b.add_argument("--eval-every", type=int, default=None, help="train: env steps between evaluations (default budget/50)")
+    b.add_argument("--eval-episodes", type=int, default=10, help="train: deterministic episodes per evaluation")
+    b.add_argument("--device", default="cpu", help="train: torch device for the agents")
+    b.add_argument("--full-budget", action="store_true", help="train: do not stop at the target (equal-steps comparison)")
     b.add_argument("--runs", type=int, default=4, help="pool: independent runs")
     b.add_argument("--steps", type=int, default=20_000, help="pool: steps per run; sandbox: training steps per mode")
     b.add_argument("--workers", type=int, default=2, help="pool: worker processes")
