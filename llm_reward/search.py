@@ -82,6 +82,7 @@ class SearchConfig:
     :param search_seeds: training seeds per candidate during the search; its score is the mean over them
         (the reflection reads the first seed's run).
     :param hp: agent hyperparameter overrides (``key=value``) for every candidate, re-training and baseline run.
+    :param vec: every run's vector env (``gym``, ``batched``, ``torch``; see :class:`RunConfig`).
     """
 
     task: str
@@ -126,6 +127,7 @@ class SearchConfig:
     hp: tuple[str, ...] = ()
     search_seeds: int = 1
     sandbox: str = "kernel"
+    vec: str = "gym"
 
     def folder(self) -> str:
         return self.name or f"search__{self.task.replace('/', '_')}__{self.backend}"
@@ -136,6 +138,8 @@ class SearchConfig:
                   "timeout_s", "base_url", "api_key_env", "fewshot_library", "baselines", "videos", "preferences",
                   "retrain_iteration_bests", "sandbox"):
             d.pop(k)
+        if d["vec"] == "gym":
+            d.pop("vec")  # searches saved before vector backends existed still resume
         if not d["hp"]:
             d.pop("hp")  # searches saved before hyperparameter overrides existed still resume
         else:
@@ -353,7 +357,7 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
     cfg.task = task.id
     try:  # the agent, its overrides and the budget, checked before anything is written
         _, _, agent_spec, _ = prepare(RunConfig(task=task.id, reward=next(iter(task.rewards)), agent=cfg.agent,
-                                                steps=cfg.steps, hp=list(cfg.hp)))
+                                                steps=cfg.steps, hp=list(cfg.hp), vec=cfg.vec))
     except ValueError as e:
         raise SearchError(str(e)) from None
     _check_sandbox(cfg)
@@ -403,7 +407,7 @@ def _search(cfg: SearchConfig, runs_dir: str | Path | None, log: Any, BudgetExce
         return RunConfig(
             task=task.id, reward=f"{_SPEC[cfg.sandbox]}:{sdir / cid / 'reward.py'}", agent=cfg.agent,
             steps=cfg.steps, seed=seed, experiment=cfg.folder(), run_id=f"{cid.replace('/', '_')}{suffix}__s{seed}",
-            hp=list(cfg.hp),
+            hp=list(cfg.hp), vec=cfg.vec,
             n_eval_episodes=cfg.final_episodes, eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes,
         )
 
@@ -772,7 +776,7 @@ def _baselines(cfg: SearchConfig, task: Task, root: Path, seeds: list[int], exec
             log(f"baseline {b!r} skipped: {task.id} has no such reward")
     cfgs = {
         (b, s): RunConfig(task=task.id, reward=b, agent=cfg.agent, steps=cfg.steps, seed=s, experiment=cfg.folder(),
-                          hp=list(cfg.hp),
+                          hp=list(cfg.hp), vec=cfg.vec,
                           run_id=f"baseline_{b}__s{s}", n_eval_episodes=cfg.final_episodes)
         for b in names for s in seeds
     }
@@ -806,7 +810,7 @@ def _finished_twin(rc: RunConfig, root: Path) -> Path | None:
         if run_dir.parent.name == rc.experiment or (RunDir(run_dir).status() or {}).get("state") != "done":
             continue
         try:
-            got = read_json(cfg_path)["run"]
+            got = {"vec": "gym", **read_json(cfg_path)["run"]}  # runs from before --vec trained on gym envs
         except (OSError, ValueError, KeyError):
             continue
         if {k: v for k, v in got.items() if k not in ("experiment", "run_id")} == want:

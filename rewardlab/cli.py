@@ -416,7 +416,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         budget_usd=args.budget_usd, budget_tokens=args.budget_tokens, name=args.name, human_notes=args.notes,
         fewshot_library=args.fewshot_library, api_key_env=args.api_key_env or None,
         eval_every=args.eval_every, final_k=args.final_k, ranker=args.ranker, preferences=args.preferences,
-        videos=args.videos, critic=args.critic, hp=tuple(args.hp), search_seeds=args.search_seeds, sandbox=args.sandbox, retrain_iteration_bests=not args.no_retrain_iteration_bests,
+        videos=args.videos, critic=args.critic, hp=tuple(args.hp), search_seeds=args.search_seeds, sandbox=args.sandbox, vec=args.vec, retrain_iteration_bests=not args.no_retrain_iteration_bests,
         baselines=tuple(b for b in args.baselines.split(",") if b),
     )
     try:
@@ -720,7 +720,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--cassette", default=None, help="record/replay directory (default: SEARCH_DIR/cassette)")
     se.add_argument("--cassette-mode", default="auto", choices=["auto", "replay", "record"])
     se.add_argument("--context", default="state_class", choices=["state_class", "observation_table", "env_source"])
-    se.add_argument("--agent", default="ppo")
+    se.add_argument("--agent", default="ppo", help="a registered agent (`rewardlab agents`), e.g. ppo or ppo-native")
+    se.add_argument("--vec", default="gym", choices=["gym", "batched", "torch"], help="every run's vector env")
     se.add_argument("--steps", type=int, default=None, help="training steps per candidate")
     se.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
                     help="agent hyperparameter override for every run of the search (repeatable)")
