@@ -37,8 +37,8 @@ from rewardlab.rewards.registry import resolve_reward
 #: (numpy, or torch on the agent's device) for the tasks that have them (``envs.batched``).
 VEC_BACKENDS = ("gym", "batched", "torch")
 
-#: what agents save in a run directory (stable-baselines3: policy.zip + vecnormalize.pkl; native: policy.pt)
-AGENT_FILES = ("agent.json", "policy.zip", "vecnormalize.pkl", "policy.pt")
+#: what agents save in a run directory (stable-baselines3: policy.zip + vecnormalize.pkl; native: ppo.pt, sac.pt)
+AGENT_FILES = ("agent.json", "policy.zip", "vecnormalize.pkl", "ppo.pt", "sac.pt", "replay.pt")
 
 
 @dataclass
