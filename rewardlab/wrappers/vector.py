@@ -15,12 +15,20 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from envs.registry import Task
+from rewardlab.data.rollout import true_next_obs
 from rewardlab.rewards.base import RewardSource
-from rewardlab.wrappers.accounting import RewardAccountant
+from rewardlab.wrappers.accounting import RewardAccountant, TorchRewardAccountant
 
 
 class RewardVectorWrapper(VectorWrapper):
     """Replaces a gymnasium vector env's reward with ``source``.
+
+    Accepts gymnasium's vector envs (numpy) and the lab's batched envs
+    (:func:`envs.batched.make_batched`, numpy or torch). With a torch env every array stays a
+    tensor on the env's device -- observations, rewards, components, fitness and the episode
+    accounting (:class:`~rewardlab.wrappers.accounting.TorchRewardAccountant`) -- and
+    :meth:`step` does no host round trip; finished episodes reach the host in batches (see
+    ``accountant.drain_every``).
 
     Next-observation semantics per autoreset mode:
 
@@ -28,12 +36,18 @@ class RewardVectorWrapper(VectorWrapper):
       obs; the following step is a reset pseudo-step whose reward is discarded (0) and which
       does not count towards any episode.
     * ``SAME_STEP``: the returned obs on a done step is the next episode's first obs; the
-      true terminal obs is read from ``info["final_obs"]`` (and declared info fields from
-      ``info["final_info"]``).
+      true terminal obs is read from ``info["final_obs"]`` (an object array of rows, or the
+      batched envs' full ``(n, obs_dim)`` array; :func:`rewardlab.data.rollout.true_next_obs`)
+      and declared info fields from ``info["final_info"]``.
     * ``DISABLED``: like SAME_STEP without final obs; the caller resets done envs.
+
+    :param drain_every: torch envs only: vector steps between copies of finished episodes to
+        the host (default: 1 on a CPU device, 32 on an accelerator).
     """
 
-    def __init__(self, env: VectorEnv, source: RewardSource, task: Task | None = None) -> None:
+    def __init__(
+        self, env: VectorEnv, source: RewardSource, task: Task | None = None, drain_every: int | None = None
+    ) -> None:
         super().__init__(env)
         if not isinstance(env.single_observation_space, gym.spaces.Box):
             raise TypeError(
@@ -42,8 +56,16 @@ class RewardVectorWrapper(VectorWrapper):
             )
         self.source, self.task = source, task
         self.mode = AutoresetMode(env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP))
-        self.accountant = RewardAccountant(source, task, env.num_envs)
-        self._obs: np.ndarray | None = None
+        base = env.unwrapped
+        self.torch = getattr(base, "backend", None) == "torch"
+        self.accountant: RewardAccountant
+        if self.torch:
+            self.accountant = TorchRewardAccountant(source, task, env.num_envs, base.device, drain_every)
+        else:
+            if drain_every is not None:
+                raise ValueError("drain_every is for torch envs; the numpy accountant hands over episodes at once")
+            self.accountant = RewardAccountant(source, task, env.num_envs)
+        self._obs: Any = None
         self._info: dict[str, Any] = {}
         self._pending = np.zeros(env.num_envs, dtype=bool)
 
@@ -64,11 +86,21 @@ class RewardVectorWrapper(VectorWrapper):
         valid = None
         done = terminated | truncated
         if self.mode == AutoresetMode.SAME_STEP:
-            if done.any():
-                idx = np.flatnonzero(done)
-                next_obs = obs.copy()
-                next_obs[idx] = np.stack(info["final_obs"][idx])
-                if next_info:
+            if self.torch:
+                next_obs = _torch_next_obs(obs, info, done)
+                if next_info and "final_info" in info:
+                    final_info = info["final_info"]
+                    next_info = {k: _torch_merge(v, final_info.get(k), done) for k, v in next_info.items()}
+            else:
+                final = info.get("final_obs")
+                if type(final) is np.ndarray and final.dtype != object and final.shape == obs.shape:
+                    # the batched envs' full final_obs already is the true next obs (rows of envs that did
+                    # not finish equal obs): what true_next_obs would build, without a copy
+                    next_obs = final if done.any() else obs
+                else:
+                    next_obs = true_next_obs(obs, info, done, self.mode)
+                if next_info and next_obs is not obs:
+                    idx = np.flatnonzero(done)
                     final_info = info.get("final_info", {})
                     next_info = {k: _merge(v, final_info.get(k), idx) for k, v in next_info.items()}
         elif self.mode == AutoresetMode.NEXT_STEP and self._pending.any():
@@ -93,6 +125,24 @@ class RewardVectorWrapper(VectorWrapper):
             super().close(**kwargs)
         finally:
             self.source.close()
+
+
+def _torch_next_obs(obs: Any, info: Any, done: Any) -> Any:
+    """:func:`true_next_obs` for tensors, without its ``bool(done.any())`` early exit (a host sync)."""
+    final = info.get("final_obs")
+    if final is None:
+        return obs
+    import torch
+
+    return torch.where(done.reshape(done.shape + (1,) * (obs.dim() - 1)), final, obs)
+
+
+def _torch_merge(current: Any, final: Any, done: Any) -> Any:
+    if final is None:
+        return current
+    import torch
+
+    return torch.where(done.reshape(done.shape + (1,) * (current.dim() - 1)), final, current)
 
 
 def _merge(current: Any, final: Any, idx: np.ndarray) -> Any:
