@@ -66,7 +66,12 @@ class MetricsCallback:
             self.progress(self.num_timesteps, self.last_fitness, self.last_success)
 
     def end(self) -> None:
-        """Training stopped (budget reached or interrupted): write what is pending."""
+        """Training stopped (budget reached or interrupted): write what is pending, including episodes a
+        device-resident accountant still holds in its queue."""
+        try:
+            self._eps.extend(self.acc.pop_episodes(force=True))
+        except TypeError:  # an accountant without a device queue
+            self._eps.extend(self.acc.pop_episodes())
         self.flush()
         if self.progress is not None:
             self.progress(self.num_timesteps, self.last_fitness, self.last_success, force=True)
