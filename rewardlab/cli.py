@@ -551,6 +551,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     if args.kind == "train":
         return _bench_train(args)
+    if args.kind == "envs":
+        return _bench_envs(args)
     if args.kind == "sandbox":  # llm_reward is reached by name: rewardlab does not import it
         cost = importlib.import_module("llm_reward.sandbox.bench").sandbox_cost(
             args.tasks if args.tasks != b_default_tasks else "MountainCar-v0", n_envs=args.n_envs,
@@ -586,6 +588,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from rewardlab.experiment.store import atomic_write_json
 
         atomic_write_json(Path(args.out), rows)
+        console.print(f"written to {args.out}")
+    return 0
+
+
+def _bench_envs(args: argparse.Namespace) -> int:
+    from rewardlab.bench_envs import env_rates
+    from rewardlab.bench_train import to_jsonable
+
+    rows = []
+    for task in args.tasks.split(","):
+        res = env_rates(task, args.n_envs, reward=args.reward, seconds=args.seconds, repeats=min(args.repeats, 5),
+                        device=args.device)  # fmt: skip
+        rows.append(res)
+        console.print_json(data=to_jsonable(res))
+    if args.out:
+        from rewardlab.experiment.store import atomic_write_json
+
+        atomic_write_json(Path(args.out), to_jsonable(rows))
         console.print(f"written to {args.out}")
     return 0
 
@@ -799,7 +819,7 @@ def build_parser() -> argparse.ArgumentParser:
     rb.set_defaults(fn=cmd_random)
 
     b = sub.add_parser("bench", help="benchmarks: reward-wrapper overhead, local-pool speed-up, sandbox cost")
-    b.add_argument("kind", nargs="?", default="wrapper", choices=["wrapper", "pool", "sandbox", "train"])
+    b.add_argument("kind", nargs="?", default="wrapper", choices=["wrapper", "pool", "sandbox", "train", "envs"])
     b.add_argument("--agents", default="ppo,ppo-native", help="train: comma-separated agents, compared side by side")
     b.add_argument("--agent-vec", action="append", metavar="AGENT=VEC", help="train: vector env per agent (gym, batched, torch)")
     b.add_argument("--seeds", type=int, default=5, help="train: seeds per agent")
