@@ -287,3 +287,17 @@ def test_torch_batched_env():
     a = agent.act(obs)
     assert isinstance(a, torch.Tensor) and a.shape == (n, 1) and (a.abs() <= 2.0).all()
     np.testing.assert_allclose(agent.act(obs.numpy()), a.numpy(), rtol=1e-6)
+
+
+def test_bf16_autocast_trains_and_keeps_fp32_heads():
+    n = 4
+    venv = make_vector_env(PENDULUM, n, resolve_reward("env", PENDULUM))
+    agent = _agent(n, ["learning_starts=200", "batch_size=64", "bf16=true"])
+    agent.learn(venv, 600, TrainHooks(None, seed=0))
+    venv.close()
+    assert agent.grad_steps > 100
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in agent.critic.parameters())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        q = agent.critic(agent.buffer.obs[:10, 0], agent.buffer.actions[:10, 0])
+        mu, _ = agent.actor(agent.buffer.obs[:10, 0])
+    assert q.dtype == torch.float32 and mu.dtype == torch.float32 and q.shape == (2, 10)
