@@ -301,3 +301,12 @@ def test_bf16_autocast_trains_and_keeps_fp32_heads():
         q = agent.critic(agent.buffer.obs[:10, 0], agent.buffer.actions[:10, 0])
         mu, _ = agent.actor(agent.buffer.obs[:10, 0])
     assert q.dtype == torch.float32 and mu.dtype == torch.float32 and q.shape == (2, 10)
+
+
+def test_next_step_autoreset_is_refused():
+    from gymnasium.vector import AutoresetMode
+
+    venv = make_vector_env(PENDULUM, 2, None, autoreset_mode=AutoresetMode.NEXT_STEP)
+    with pytest.raises(AgentError, match="SAME_STEP"):
+        _agent(2, []).learn(venv, 100, TrainHooks(None, seed=0))
+    venv.close()

@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import yaml
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
 
 from rewardlab.data import Collector, Relabel, Rollout
 from rewardlab.experiment.agents import Agent, AgentError
@@ -555,7 +556,9 @@ class SACAgent(Agent):
         spec, n = self.spec, int(venv.num_envs)
         if n != spec.n_envs:
             raise AgentError(f"sac-native was built for n_envs={spec.n_envs}; the env has {n}")
-        col = Collector(venv)
+        col = Collector(venv, tuple(getattr(getattr(venv, "accountant", None), "info_keys", ()) or ()))
+        if col.mode != AutoresetMode.SAME_STEP:  # NEXT_STEP's reset pseudo-steps would land in the buffer
+            raise AgentError(f"sac-native needs a SAME_STEP autoreset vector env, got {col.mode.value}")
         col.reset(seed=None if hooks.seed is None else [hooks.seed + self.num_steps + i for i in range(n)])
         col.steps = self.buffer.t  # rollout.t0 counts global vector steps across learn() calls (and relabels do)
         random_phase = [self.num_steps < spec.learning_starts]
