@@ -97,7 +97,6 @@ class PPOConfig:
     clip_obs: float = 10.0
     norm_reward: bool = False  # divide rewards by the running std of the discounted return
     clip_reward: float = 10.0
-    compile: bool = False  # torch.compile the minibatch loss (helps on GPUs and big networks, not here)
     log_interval: int = 10_000  # transitions between training scalars in TensorBoard
     overrides: dict[str, Any] = field(default_factory=dict)  # the key=value overrides applied
 
@@ -365,7 +364,7 @@ class PPOAgent(Agent):
         n_out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
         dev = self.device
         self.net = ActorCritic(self.obs_dim, n_out, tuple(spec.hidden), self.discrete, spec.log_std_init).to(dev)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=spec.learning_rate, eps=1e-5)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=spec.learning_rate, eps=1e-5, fused=True)
         if not self.discrete:
             self.low = torch.as_tensor(action_space.low, dtype=torch.float32, device=dev).reshape(-1)
             self.high = torch.as_tensor(action_space.high, dtype=torch.float32, device=dev).reshape(-1)
@@ -377,7 +376,6 @@ class PPOAgent(Agent):
         self.updates = 0
         self.last_batch: dict[str, torch.Tensor] = {}
         self.last_stats: dict[str, float] = {}
-        self._loss = torch.compile(self._loss_eager) if spec.compile else self._loss_eager
         self._logged_at = 0
         self._writer: Any = None
 
@@ -409,7 +407,7 @@ class PPOAgent(Agent):
 
     # -- the update ---------------------------------------------------------------------------------
 
-    def _loss_eager(
+    def _loss(
         self, obs: torch.Tensor, act: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
         ret: torch.Tensor, v_old: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
@@ -452,7 +450,7 @@ class PPOAgent(Agent):
                 )  # fmt: skip
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
+                nn.utils.clip_grad_norm_(params, spec.max_grad_norm, foreach=True)
                 self.opt.step()
                 stats.append(torch.stack(parts))
             if spec.target_kl is not None and float(stats[-1][3]) > spec.target_kl:
@@ -476,7 +474,7 @@ class PPOAgent(Agent):
         self._ret = R
         self.ret_rms.update(rets)
         c = self.spec.clip_reward
-        return (r / torch.sqrt(self.ret_rms.var.float() + 1e-8)).clamp(-c, c)
+        return (r / torch.sqrt(self.ret_rms.var + 1e-8)).clamp(-c, c)
 
     @torch.no_grad()
     def _gae(
@@ -547,18 +545,18 @@ class PPOAgent(Agent):
         T, n = roll.T, roll.n
         x = roll.extras
         obs, values = x["obs"], x["value"]
-        reward = torch.as_tensor(roll.reward, device=dev).float()
+        reward = torch.as_tensor(roll.reward, device=dev).double()  # GAE in float64: T-step sums stay exact
         term = torch.as_tensor(roll.terminated, device=dev)
         trunc = torch.as_tensor(roll.truncated, device=dev)
-        dones = (term | trunc).float()
+        dones = (term | trunc).double()
         if roll.valid is not None:  # NEXT_STEP autoreset: a reset pseudo-step carries no transition
-            reward = reward * torch.as_tensor(roll.valid, device=dev).float()
-        final = self.net.value(self._norm(self._tensor(roll.next_obs.reshape(T * n, -1)))).reshape(T, n)
-        last_value = self.net.value(self._norm(self._tensor(last_obs)))
+            reward = reward * torch.as_tensor(roll.valid, device=dev).double()
+        final = self.net.value(self._norm(self._tensor(roll.next_obs.reshape(T * n, -1)))).reshape(T, n).double()
+        last_value = self.net.value(self._norm(self._tensor(last_obs))).double()
         if spec.norm_reward:
             reward = self._scale_rewards(reward, dones)
-        boot = spec.gamma * final * (trunc & ~term).float()  # bootstrap truncated, not terminated, steps
-        adv, ret = self._gae(reward + boot, values, last_value, dones)
+        boot = spec.gamma * final * (trunc & ~term).double()  # bootstrap truncated, not terminated, steps
+        adv, ret = self._gae(reward + boot, values.double(), last_value, dones)
         self.last_batch = {
             "rewards": reward, "boot": boot, "values": values, "last_value": last_value, "dones": dones,
             "terminated": term, "truncated": trunc, "advantages": adv, "returns": ret,
@@ -567,8 +565,8 @@ class PPOAgent(Agent):
             "obs": obs.reshape(T * n, -1),
             "actions": x["action"].reshape(T * n, *x["action"].shape[2:]),
             "logprobs": x["logprob"].reshape(-1),
-            "advantages": adv.reshape(-1),
-            "returns": ret.reshape(-1),
+            "advantages": adv.reshape(-1).float(),
+            "returns": ret.reshape(-1).float(),
             "values": values.reshape(-1),
         }
         with torch.enable_grad():
