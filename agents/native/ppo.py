@@ -26,10 +26,11 @@ list -- with the lab's training contract around it:
   observation statistics are frozen when :meth:`PPOAgent.act` is called from outside training.
 
 Collection goes through :class:`rewardlab.data.Collector` into a :class:`~rewardlab.data.Rollout` of
-``n_steps`` vector steps; values and log-probs ride in ``rollout.extras``. The lab's ``hooks.rollout`` runs on
-it *before* advantages are computed, so rollout-level reward terms and episode relabels reach GAE. The
-observations the env gives may be numpy arrays or torch tensors; with a torch env nothing leaves the device
-per step.
+``n_steps`` vector steps; the (normalised) observations, sampled actions and log-probs ride in
+``rollout.extras``, and the values come from one batched critic pass after collection (same weights). The
+lab's ``hooks.rollout`` runs on it *before* advantages are computed, so rollout-level reward terms and
+episode relabels reach GAE. The observations the env gives may be numpy arrays or torch tensors; with a
+torch env nothing leaves the device per step.
 """
 
 from __future__ import annotations
@@ -520,7 +521,7 @@ class PPOAgent(Agent):
                 self.obs_rms.update(o)
                 o = self._norm(o)
             a, logp = self.net.sample(o, self.gen)
-            return self._to_env(a, obs), {"obs": o, "action": a, "logprob": logp, "value": self.net.value(o)}
+            return self._to_env(a, obs), {"obs": o, "action": a, "logprob": logp}
 
         def on_step(_row: Rollout) -> None:
             self.num_steps += n
@@ -544,7 +545,8 @@ class PPOAgent(Agent):
         spec, dev = self.spec, self.device
         T, n = roll.T, roll.n
         x = roll.extras
-        obs, values = x["obs"], x["value"]
+        obs = x["obs"]
+        values = self.net.value(obs.reshape(T * n, -1)).reshape(T, n)  # one batched pass: same weights
         reward = torch.as_tensor(roll.reward, device=dev).double()  # GAE in float64: T-step sums stay exact
         term = torch.as_tensor(roll.terminated, device=dev)
         trunc = torch.as_tensor(roll.truncated, device=dev)
