@@ -273,5 +273,13 @@ def test_presets_overrides_and_errors():
         ppo.resolve("ppo-native", cart, [], gym.spaces.MultiBinary(3))
     with pytest.raises(AgentError, match="unbounded"):
         ppo.resolve("ppo-native", cart, [], gym.spaces.Box(-np.inf, np.inf, (2,)))
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    nxt = SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2, autoreset_mode=AutoresetMode.NEXT_STEP)
+    agent = BACKEND.build(
+        ppo.resolve("ppo-native", cart, ["n_envs=2"], space), nxt.single_observation_space, space, 0, "cpu"
+    )
+    with pytest.raises(AgentError, match="SAME_STEP"):
+        agent.learn(nxt, 100, TrainHooks(None, seed=0))
     d = BACKEND.describe("ppo-native")
     assert d["actions"] == "Discrete, Box"

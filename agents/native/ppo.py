@@ -48,6 +48,7 @@ import torch
 import torch.nn as nn
 import yaml
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
 
 from rewardlab.data import Collector, Rollout
 from rewardlab.experiment.agents import Agent, AgentError
@@ -509,6 +510,8 @@ class PPOAgent(Agent):
             tuple(getattr(getattr(venv, "accountant", None), "info_keys", ()) or ()) if hooks.wants_rollout else ()
         )
         col = Collector(venv, info_keys)
+        if col.mode != AutoresetMode.SAME_STEP:  # NEXT_STEP's reset pseudo-steps would enter GAE and the loss
+            raise AgentError(f"ppo-native needs a SAME_STEP autoreset vector env; this one is {col.mode.name}")
         col.reset(seed=None if hooks.seed is None else [hooks.seed + self.num_steps + i for i in range(n)])
         col.steps = self.vector_steps
         self._ret = torch.zeros(n, dtype=torch.float64, device=dev)
@@ -551,8 +554,6 @@ class PPOAgent(Agent):
         term = torch.as_tensor(roll.terminated, device=dev)
         trunc = torch.as_tensor(roll.truncated, device=dev)
         dones = (term | trunc).double()
-        if roll.valid is not None:  # NEXT_STEP autoreset: a reset pseudo-step carries no transition
-            reward = reward * torch.as_tensor(roll.valid, device=dev).double()
         final = self.net.value(self._norm(self._tensor(roll.next_obs.reshape(T * n, -1)))).reshape(T, n).double()
         last_value = self.net.value(self._norm(self._tensor(last_obs))).double()
         if spec.norm_reward:
