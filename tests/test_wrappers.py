@@ -15,12 +15,12 @@ import pytest
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
+from agents.sb3.vecenv import GymVecEnvToSB3, RewardVecEnvWrapper
 from envs.classic import CARTPOLE_SCHEMA, cartpole_view
 from envs.registry import Fitness, HandReward, Task
 from envs.wrappers import InfoFields
 from rewardlab.rewards import FunctionReward
 from rewardlab.wrappers import RewardVectorWrapper
-from agents.sb3.vecenv import GymVecEnvToSB3, RewardVecEnvWrapper
 
 N_ENVS = 3
 N_STEPS = 120
