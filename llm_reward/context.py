@@ -79,7 +79,8 @@ def build_context(task: Task, kind: str) -> str:
 
 @dataclass(frozen=True)
 class Probe:
-    """Two envs of a task after reset and one random step (arrays ``(2, ...)``)."""
+    """Two envs of a task after reset and one random step (arrays ``(2, ...)``): one
+    :class:`~rewardlab.data.Collector` row, kept with the spaces."""
 
     obs: np.ndarray
     next_obs: np.ndarray
@@ -101,34 +102,24 @@ def probe(task: Task, n_envs: int = 2, seed: int = 0) -> Probe:
     key = (task.id, id(task.make_env))
     if key in _PROBES:
         return _PROBES[key]
+    from rewardlab.data import Collector, random_policy
     from rewardlab.wrappers import make_vector_env
 
     venv = make_vector_env(task, n_envs)
     try:
-        venv.action_space.seed(seed)
-        obs, info = venv.reset(seed=seed)
-        prev_info = {k: np.array(info[k], copy=True) for k in task.info_keys if k in info}
-        action = venv.action_space.sample()
-        next_obs, reward, terminated, truncated, info = venv.step(action)
-        next_obs = np.array(next_obs, copy=True)
-        next_info = {k: np.array(info[k], copy=True) for k in task.info_keys if k in info}
-        done = np.asarray(terminated) | np.asarray(truncated)
-        if done.any():  # same-step autoreset: the true last observation is in info
-            idx = np.flatnonzero(done)
-            next_obs[idx] = np.stack(info["final_obs"][idx])
-            final = info.get("final_info", {})
-            for k in next_info:
-                if k in final:
-                    next_info[k][idx] = np.asarray(final[k])[idx]
+        policy = random_policy(venv.action_space, seed)
+        collector = Collector(venv, tuple(task.info_keys))
+        collector.reset(seed=seed)
+        row = collector.step(policy)  # next_obs and info are the state reached, even on a done step
         result = Probe(
-            obs=np.asarray(obs),
-            next_obs=next_obs,
-            action=np.asarray(action),
-            env_reward=np.asarray(reward, dtype=np.float64),
-            terminated=np.asarray(terminated, dtype=bool),
-            truncated=np.asarray(truncated, dtype=bool),
-            info=next_info,
-            prev_info=prev_info,
+            obs=np.asarray(row.obs),
+            next_obs=np.array(row.next_obs, copy=True),
+            action=np.asarray(row.action),
+            env_reward=np.asarray(row.env_reward, dtype=np.float64),
+            terminated=np.asarray(row.terminated, dtype=bool),
+            truncated=np.asarray(row.truncated, dtype=bool),
+            info={k: np.array(v, copy=True) for k, v in row.info.items()},
+            prev_info={k: np.array(v, copy=True) for k, v in row.prev_info.items()},
             observation_space=venv.single_observation_space,
             action_space=venv.single_action_space,
         )

@@ -19,67 +19,58 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from envs.registry import Task
 from envs.state_view import StateView
 
+if TYPE_CHECKING:
+    from rewardlab.data import Rollout
+
 REQUIRED_KEYS = ("obs", "action", "next_obs", "env_reward", "terminated", "truncated", "step")
 
 
 def collect_transitions(task: Task, n_steps: int = 256, seed: int = 0, n_envs: int = 8) -> dict[str, np.ndarray]:
-    """``n_steps`` vector steps of a uniformly random policy on ``n_envs`` copies of ``task``.
+    """``n_steps`` vector steps of a uniformly random policy on ``n_envs`` copies of ``task``,
+    collected by :class:`~rewardlab.data.Collector`.
 
     :returns: arrays of shape ``(n_steps, n_envs, ...)`` (see the module docstring).
     """
+    from rewardlab.data import Collector, random_policy
     from rewardlab.wrappers import make_vector_env  # SAME_STEP autoreset: final obs in info
 
     if n_steps < 1 or n_envs < 1:
         raise ValueError(f"n_steps and n_envs must be >= 1, got {n_steps} and {n_envs}")
     venv = make_vector_env(task, n_envs)
     try:
-        venv.action_space.seed(seed)
-        obs, info = venv.reset(seed=seed)
-        keys = tuple(task.info_keys)
-        prev_info = {k: np.asarray(info[k]) for k in keys}
-        steps = np.zeros(n_envs, dtype=np.int64)
-        rows: dict[str, list[np.ndarray]] = {}
-
-        def put(name: str, value: Any) -> None:
-            rows.setdefault(name, []).append(np.array(value, copy=True))
-
-        for _ in range(n_steps):
-            action = venv.action_space.sample()
-            new_obs, reward, terminated, truncated, info = venv.step(action)
-            done = np.asarray(terminated) | np.asarray(truncated)
-            steps += 1
-            next_obs = np.array(new_obs, copy=True)
-            next_info = {k: np.array(info[k], copy=True) for k in keys}
-            if done.any():
-                idx = np.flatnonzero(done)
-                next_obs[idx] = np.stack(info["final_obs"][idx])
-                final = info.get("final_info", {})
-                for k in keys:
-                    if k in final:
-                        next_info[k][idx] = np.asarray(final[k])[idx]
-            put("obs", obs)
-            put("action", action)
-            put("next_obs", next_obs)
-            put("env_reward", np.asarray(reward, dtype=np.float64))
-            put("terminated", np.asarray(terminated, dtype=bool))
-            put("truncated", np.asarray(truncated, dtype=bool))
-            put("step", steps)
-            for k in keys:
-                put(f"info.{k}", next_info[k])
-                put(f"prev_info.{k}", prev_info[k])
-            obs = new_obs
-            prev_info = {k: np.asarray(info[k]) for k in keys}  # the reset state's info on done envs
-            steps[done] = 0
+        policy = random_policy(venv.action_space, seed)
+        collector = Collector(venv, tuple(task.info_keys))
+        collector.reset(seed=seed)
+        rollout = collector.collect(policy, n_steps)
     finally:
         venv.close()
-    return {k: np.stack(v) for k, v in rows.items()}
+    return rollout_arrays(rollout)
+
+
+def rollout_arrays(rollout: Rollout) -> dict[str, np.ndarray]:
+    """A (numpy) :class:`~rewardlab.data.Rollout` as the stored arrays (keys as in the module docstring)."""
+    if rollout.step is None:
+        raise ValueError("the rollout has no episode step counts; collect it with rewardlab.data.Collector")
+    data = {
+        "obs": np.array(rollout.obs),
+        "action": np.array(rollout.action),
+        "next_obs": np.array(rollout.next_obs),
+        "env_reward": np.asarray(rollout.env_reward, dtype=np.float64).copy(),
+        "terminated": np.asarray(rollout.terminated, dtype=bool).copy(),
+        "truncated": np.asarray(rollout.truncated, dtype=bool).copy(),
+        "step": np.array(rollout.step),
+    }
+    for k, v in rollout.info.items():
+        data[f"info.{k}"] = np.array(v)
+        data[f"prev_info.{k}"] = np.array(rollout.prev_info[k])
+    return data
 
 
 def save_transitions(path: str | os.PathLike[str], data: Mapping[str, np.ndarray]) -> Path:

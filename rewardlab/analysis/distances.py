@@ -75,6 +75,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from envs.registry import Task, get_task
+from rewardlab.data import Rollout
 from rewardlab.rewards.base import RewardSource, TransitionBatch, check_terms, is_torch
 from rewardlab.rewards.compose import PotentialShaping
 
@@ -372,6 +373,26 @@ class Transitions:
         """Every state the rollouts visited (each ``s`` and each ``s'``): the default ``D_S``."""
         return States.concat([self.prev_states, self.next_states])
 
+    @classmethod
+    def from_rollout(cls, rollout: Rollout) -> Transitions:
+        """Every transition of a numpy :class:`~rewardlab.data.Rollout` from :class:`~rewardlab.data.Collector`,
+        flattened step-major (step 0 of every env, then step 1, ...)."""
+        if rollout.step is None:
+            raise ValueError("the rollout has no episode step counts; collect it with rewardlab.data.Collector")
+        b = rollout.flat_batch()
+        m = len(b.obs)
+        return cls(
+            obs=b.obs,
+            action=b.action,
+            next_obs=b.next_obs,
+            env_reward=np.asarray(b.env_reward, dtype=np.float64),
+            terminated=np.asarray(b.terminated, dtype=bool),
+            truncated=np.asarray(b.truncated, dtype=bool),
+            info=dict(b.info),
+            prev_info={k: v.reshape(m, *v.shape[2:]) for k, v in rollout.prev_info.items()},
+            step=rollout.step.reshape(m),
+        )
+
 
 def sample_transitions(
     task: Task | str,
@@ -381,7 +402,7 @@ def sample_transitions(
     n_envs: int = 8,
     float64: bool = True,
 ) -> Transitions:
-    """Roll ``policy`` out in ``task`` and keep ``n`` real transitions.
+    """Roll ``policy`` out in ``task`` (through :class:`~rewardlab.data.Collector`) and keep ``n`` real transitions.
 
     :param task: the task (or its id).
     :param n: number of transitions.
@@ -393,71 +414,24 @@ def sample_transitions(
     """
     from gymnasium.vector import AutoresetMode
 
+    from rewardlab.data import Collector, random_policy
     from rewardlab.wrappers import make_vector_env
 
     task = get_task(task) if isinstance(task, str) else task
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     venv = make_vector_env(task, n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
-    keys = tuple(task.info_keys)
     try:
-        obs, info = venv.reset(seed=seed)
-        venv.action_space.seed(seed)
-        cur_info = {k: np.asarray(info[k]) for k in keys}
-        t = np.zeros(n_envs, dtype=np.int64)
-        cols: dict[str, list[Any]] = {k: [] for k in ("obs", "action", "next_obs", "r", "term", "trunc", "step")}
-        infos: list[dict[str, np.ndarray]] = []
-        prev_infos: list[dict[str, np.ndarray]] = []
-        for _ in range(-(-n // n_envs)):
-            action = venv.action_space.sample() if policy is None else np.asarray(policy(obs))
-            nxt, r, term, trunc, info = venv.step(action)
-            done = term | trunc
-            true_next = nxt
-            next_info = {k: np.asarray(info[k]) for k in keys}
-            if done.any():  # SAME_STEP autoreset: the real s' is in final_obs / final_info
-                idx = np.flatnonzero(done)
-                true_next = nxt.copy()
-                true_next[idx] = np.stack(info["final_obs"][idx])
-                final_info = info.get("final_info", {})
-                for k in keys:
-                    next_info[k] = next_info[k].copy()
-                    next_info[k][idx] = np.asarray(final_info[k])[idx]
-            t = t + 1
-            for key, val in (
-                ("obs", obs),
-                ("action", action),
-                ("next_obs", true_next),
-                ("r", r),
-                ("term", term),
-                ("trunc", trunc),
-                ("step", t),
-            ):
-                cols[key].append(np.asarray(val))
-            infos.append(next_info)
-            prev_infos.append(cur_info)
-            obs = nxt
-            cur_info = {k: np.asarray(info[k]) for k in keys}  # the reset state's info on done envs
-            t = np.where(done, 0, t)
+        collector = Collector(venv, tuple(task.info_keys))
+        collector.reset(seed=seed)
+        act = random_policy(venv.action_space, seed) if policy is None else (lambda obs: np.asarray(policy(obs)))
+        rollout = collector.collect(act, -(-n // n_envs))
     finally:
         venv.close()
-
-    def cat(parts: list[Any]) -> np.ndarray:
-        return np.concatenate(parts)[:n]
-
-    o, o2 = cat(cols["obs"]), cat(cols["next_obs"])
-    if float64 and o.dtype.kind == "f":
-        o, o2 = o.astype(np.float64), o2.astype(np.float64)
-    return Transitions(
-        obs=o,
-        action=cat(cols["action"]),
-        next_obs=o2,
-        env_reward=cat(cols["r"]).astype(np.float64),
-        terminated=cat(cols["term"]).astype(bool),
-        truncated=cat(cols["trunc"]).astype(bool),
-        info={k: cat([d[k] for d in infos]) for k in keys},
-        prev_info={k: cat([d[k] for d in prev_infos]) for k in keys},
-        step=cat(cols["step"]),
-    )
+    tr = Transitions.from_rollout(rollout).take(np.arange(n))
+    if float64 and tr.obs.dtype.kind == "f":
+        tr = replace(tr, obs=tr.obs.astype(np.float64), next_obs=tr.next_obs.astype(np.float64))
+    return tr
 
 
 # -- evaluating reward sources on real and synthetic transitions -------------------------------

@@ -54,6 +54,47 @@ def true_next_obs(obs: Any, info: Mapping[str, Any], done: Any, mode: AutoresetM
     return out
 
 
+def true_next_info(info: Mapping[str, Any], keys: tuple[str, ...], done: Any, mode: AutoresetMode) -> dict[str, Any]:
+    """The declared info fields (``keys`` present in ``info``) of the state each env actually reached.
+
+    In ``SAME_STEP`` mode a done env's ``info`` already describes the next episode's first state; the
+    fields of the state it reached are in ``info["final_info"]`` (gymnasium's ``(n,)`` arrays, valid at
+    the done rows). Fields ``final_info`` lacks are kept as they are.
+    """
+    kept = {k: info[k] for k in keys if k in info}
+    if mode != AutoresetMode.SAME_STEP or not kept or "final_info" not in info:
+        return kept
+    final = info["final_info"]
+    if is_torch(done):
+        import torch
+
+        if not bool(done.any()):
+            return kept
+        out = {}
+        for k, v in kept.items():
+            f = final.get(k)
+            if f is None:
+                out[k] = v
+                continue
+            v = torch.as_tensor(v, device=done.device)
+            f = torch.as_tensor(f, dtype=v.dtype, device=done.device)
+            out[k] = torch.where(done.reshape(done.shape + (1,) * (v.dim() - 1)), f, v)
+        return out
+    if not done.any():
+        return kept
+    idx = np.flatnonzero(done)
+    out = {}
+    for k, v in kept.items():
+        f = final.get(k)
+        if f is None:
+            out[k] = v
+            continue
+        v = np.array(v, copy=True)
+        v[idx] = np.asarray(f)[idx]
+        out[k] = v
+    return out
+
+
 @dataclass
 class Rollout:
     """``T`` vector steps over ``n`` envs: every array is ``(T, n, ...)``.
@@ -71,6 +112,9 @@ class Rollout:
     :param valid: ``None`` or bool; False marks autoreset pseudo-steps (``NEXT_STEP`` mode).
     :param extras: what an agent stores beside the transition (values, log-probs...).
     :param t0: global vector-step index of row 0 (so relabels can reach a replay buffer).
+    :param prev_info: declared info fields of the state before the action (``obs``'s).
+    :param step: ``None`` or int: steps taken in the episode, counting this one (1 on an episode's
+        first step; 0 on ``NEXT_STEP`` reset pseudo-steps).
     """
 
     obs: Array
@@ -85,6 +129,8 @@ class Rollout:
     valid: Array | None = None
     extras: dict[str, Array] = field(default_factory=dict)
     t0: int = 0
+    prev_info: dict[str, Array] = field(default_factory=dict)
+    step: Array | None = None
 
     @property
     def T(self) -> int:
@@ -112,7 +158,8 @@ class Rollout:
         env_r, term, trunc = flat(self.env_reward), flat(self.terminated), flat(self.truncated)
         state = None
         if state_view is not None:
-            state = state_view(obs, act, nxt, env_r, term, trunc, info, None, None)
+            prev_info = {k: flat(v) for k, v in self.prev_info.items()}
+            state = state_view(obs, act, nxt, env_r, term, trunc, info, prev_info, flat(self.step))
         return TransitionBatch(obs, act, nxt, env_r, term, trunc, info, state, flat(self.valid))
 
     def slice(self, start: int, stop: int) -> Rollout:
@@ -131,6 +178,8 @@ class Rollout:
             None if self.valid is None else self.valid[sl],
             {k: v[sl] for k, v in self.extras.items()},
             self.t0 + start,
+            {k: v[sl] for k, v in self.prev_info.items()},
+            None if self.step is None else self.step[sl],
         )
 
     @staticmethod
@@ -163,6 +212,8 @@ class Rollout:
             cat(lambda p: p.valid) if first.valid is not None else None,
             {k: cat(lambda p, k=k: p.extras[k]) for k in first.extras},
             first.t0,
+            {k: cat(lambda p, k=k: p.prev_info[k]) for k in first.prev_info},
+            cat(lambda p: p.step) if first.step is not None else None,
         )
 
 
@@ -176,8 +227,11 @@ class Collector:
     Works on any vector env (gymnasium's, the lab's batched ones, with or without the lab's reward
     wrapper): ``reward`` is what the env returned (the reward source's total under
     :class:`~rewardlab.wrappers.RewardVectorWrapper`), ``env_reward`` and ``components`` come from the
-    wrapper's ``info`` when present. Storage is preallocated on first use and reused, so a rollout
-    returned by :meth:`collect` is overwritten by the next call unless ``copy=True``.
+    wrapper's ``info`` when present. Each row also carries the declared info fields of the state
+    reached (``info``, patched like ``next_obs``) and of the state left (``prev_info``), and the episode
+    step count (``step``), as the reward wrapper gives them to the state view. Storage is preallocated
+    on first use and reused, so a rollout returned by :meth:`collect` is overwritten by the next call
+    unless ``copy=True``.
 
     :param venv: the vector env.
     :param info_keys: info fields to keep per step (the task's declared ones).
@@ -189,13 +243,18 @@ class Collector:
         self.mode = AutoresetMode(venv.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP))
         self.info_keys = tuple(info_keys)
         self.obs: Any = None
+        self.info: dict[str, Any] = {}  # declared info fields of ``obs``
         self.steps = 0  # vector steps taken
         self._buf: Rollout | None = None
         self._pending: Any = None  # NEXT_STEP mode: envs whose next step is a reset pseudo-step
+        self._ep_step: Any = None  # (n,) steps taken in each env's current episode
 
     def reset(self, seed: int | list[int] | None = None) -> Any:
-        self.obs, _ = self.venv.reset(seed=seed)
+        """Reset every env (``seed``: an int seeds env ``i`` with ``seed + i``; a list, one per env)."""
+        self.obs, info = self.venv.reset(seed=seed)
+        self.info = {k: info[k] for k in self.info_keys if k in info}
         self._pending = None
+        self._ep_step = None
         return self.obs
 
     def _alloc(self, T: int, row: Rollout) -> Rollout:
@@ -221,31 +280,52 @@ class Collector:
             {k: buf(v) for k, v in row.info.items()},
             buf(row.valid),
             {k: buf(v) for k, v in row.extras.items()},
+            0,
+            {k: buf(v) for k, v in row.prev_info.items()},
+            buf(row.step),
         )
 
     def step(self, policy: Policy) -> Rollout:
         """One vector step as a row (arrays ``(n, ...)``, no time axis), and advance."""
         if self.obs is None:
             self.reset()
-        obs = self.obs
+        obs, prev_info = self.obs, self.info
         out = policy(obs)
         action, extras = out if isinstance(out, tuple) else (out, {})
         nobs, reward, term, trunc, info = self.venv.step(action)
         done = term | trunc
         nxt = true_next_obs(nobs, info, done, self.mode)
+        kept = true_next_info(info, self.info_keys, done, self.mode)
         env_r = info.get("env_reward", reward)
         comps = info.get("reward_components") or {}
         valid = None
         if self.mode == AutoresetMode.NEXT_STEP:  # a row per step; reset pseudo-steps are marked invalid
             valid = ~self._pending if self._pending is not None else done | ~done
             self._pending = done
-        kept = {}
-        for k in self.info_keys:
-            if k in info:
-                kept[k] = info[k]
+        step = self._count(done, valid)
         self.obs = nobs
+        self.info = {k: info[k] for k in self.info_keys if k in info}  # the reset state's on done envs
         self.steps += 1
-        return Rollout(obs, action, nxt, env_r, term, trunc, reward, dict(comps), kept, valid, dict(extras))
+        return Rollout(
+            obs, action, nxt, env_r, term, trunc, reward, dict(comps), kept, valid, dict(extras), 0, prev_info, step
+        )
+
+    def _count(self, done: Any, valid: Any) -> Any:
+        """This step's episode step counts ``(n,)``; restarts the counters of ended episodes."""
+        if is_torch(done):
+            import torch
+
+            prev = self._ep_step if self._ep_step is not None else torch.zeros_like(done, dtype=torch.int64)
+            step = prev + (1 if valid is None else valid.to(torch.int64))
+            ended = done if valid is None else done | ~valid
+            self._ep_step = torch.where(ended, torch.zeros_like(step), step)
+            return step
+        done = np.asarray(done)
+        prev = self._ep_step if self._ep_step is not None else np.zeros(done.shape, dtype=np.int64)
+        step = prev + (1 if valid is None else np.asarray(valid, dtype=np.int64))
+        ended = done if valid is None else done | ~np.asarray(valid)
+        self._ep_step = np.where(ended, 0, step)
+        return step
 
     def collect(
         self, policy: Policy, T: int, on_step: Callable[[Rollout], Any] | None = None, copy: bool = False
@@ -265,24 +345,36 @@ class Collector:
         return _copy(buf) if copy else buf
 
 
+def random_policy(space: Any, seed: int | None = None) -> Policy:
+    """A uniformly random policy over a vector env's batched ``action_space`` (seeded here when ``seed``
+    is given): one ``space.sample()`` per vector step."""
+    if seed is not None:
+        space.seed(seed)
+    return lambda obs: space.sample()
+
+
 def _same_layout(buf: Rollout, row: Rollout) -> bool:
     return (
         buf.components.keys() == row.components.keys()
         and buf.extras.keys() == row.extras.keys()
         and buf.info.keys() == row.info.keys()
+        and buf.prev_info.keys() == row.prev_info.keys()
         and (buf.valid is None) == (row.valid is None)
+        and (buf.step is None) == (row.step is None)
     )
 
 
 def _put(buf: Rollout, t: int, row: Rollout) -> None:
     for name in ("obs", "action", "next_obs", "env_reward", "terminated", "truncated", "reward"):
         getattr(buf, name)[t] = _like(getattr(row, name), getattr(buf, name))
-    for group in ("components", "info", "extras"):
+    for group in ("components", "info", "extras", "prev_info"):
         dst, src = getattr(buf, group), getattr(row, group)
         for k, v in src.items():
             dst[k][t] = _like(v, dst[k])
     if buf.valid is not None:
         buf.valid[t] = True if row.valid is None else _like(row.valid, buf.valid)
+    if buf.step is not None and row.step is not None:
+        buf.step[t] = _like(row.step, buf.step)
 
 
 def _like(v: Any, dst: Any) -> Any:
@@ -312,6 +404,8 @@ def _copy(r: Rollout) -> Rollout:
         c(r.valid),
         {k: c(v) for k, v in r.extras.items()},
         r.t0,
+        {k: c(v) for k, v in r.prev_info.items()},
+        c(r.step),
     )
 
 
