@@ -32,7 +32,11 @@ from stable_baselines3.common.buffers import ReplayBuffer, RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-import agents.sb3_factory as factory
+from agents.sb3.algos import ACTION_SPACES, AGENTS, ALGO_CLASSES
+from agents.sb3.build import make_model
+from agents.sb3.overrides import parse_overrides
+from agents.sb3.presets import resolve_agent
+from agents.sb3.spec import AgentSpec
 from agents.sb3.vecenv import GymVecEnvToSB3
 from rewardlab.data.rollout import Rollout, true_next_obs
 from rewardlab.experiment.agents import Agent, AgentBackend, AgentError
@@ -213,7 +217,7 @@ class _LabCallback(BaseCallback):
 class SB3Agent(Agent):
     """An SB3 model, its VecNormalize statistics (or none) and its spec."""
 
-    def __init__(self, spec: factory.AgentSpec, model: BaseAlgorithm, vecnorm: VecNormalize | None) -> None:
+    def __init__(self, spec: AgentSpec, model: BaseAlgorithm, vecnorm: VecNormalize | None) -> None:
         self.spec, self.model, self.vecnorm = spec, model, vecnorm
         self.num_steps = int(model.num_timesteps)
         self._row0: int | None = None  # replay row of vector step 0 (off-policy relabels)
@@ -272,13 +276,11 @@ def _is_torch_env(venv: VectorEnv) -> bool:
 
 
 class SB3Backend(AgentBackend):
-    names = factory.AGENTS
+    names = AGENTS
 
-    def resolve(self, name: str, task: Task, overrides: list[str], action_space: gym.Space) -> factory.AgentSpec:
+    def resolve(self, name: str, task: Task, overrides: list[str], action_space: gym.Space) -> AgentSpec:
         try:
-            return factory.resolve_agent(
-                name, task.id, task.family, factory.parse_overrides(overrides), action_space=action_space
-            )
+            return resolve_agent(name, task.id, task.family, parse_overrides(overrides), action_space=action_space)
         except AgentError:
             raise
         except ValueError as e:
@@ -286,7 +288,7 @@ class SB3Backend(AgentBackend):
 
     def build(
         self,
-        spec: factory.AgentSpec,
+        spec: AgentSpec,
         observation_space: gym.Space,
         action_space: gym.Space,
         seed: int,
@@ -294,13 +296,13 @@ class SB3Backend(AgentBackend):
     ) -> SB3Agent:
         placeholder = _SpacesVecEnv(spec.n_envs, observation_space, action_space)
         # normalisation wraps the real env in learn(), not the placeholder
-        model = factory.make_model(dataclasses.replace(spec, normalize=None), placeholder, seed=seed, device=device)
+        model = make_model(dataclasses.replace(spec, normalize=None), placeholder, seed=seed, device=device)
         return SB3Agent(spec, model, None)
 
     def load(
         self,
         path: Path,
-        spec: factory.AgentSpec | None,
+        spec: AgentSpec | None,
         observation_space: gym.Space,
         action_space: gym.Space,
         device: str,
@@ -313,20 +315,20 @@ class SB3Backend(AgentBackend):
             raise FileNotFoundError(f"no saved SB3 policy in {path}")
         if spec is None:
             if (path / AGENT_FILE).exists():
-                spec = factory.AgentSpec.from_dict(json.loads((path / AGENT_FILE).read_text())["spec"])
+                spec = AgentSpec.from_dict(json.loads((path / AGENT_FILE).read_text())["spec"])
             elif (path / "config.json").exists():  # a run directory written before agent.json existed
-                spec = factory.AgentSpec.from_dict(json.loads((path / "config.json").read_text())["agent"])
+                spec = AgentSpec.from_dict(json.loads((path / "config.json").read_text())["agent"])
             else:
                 raise FileNotFoundError(f"{path} has no {AGENT_FILE}; pass the spec")
         vecnorm = None
         if (path / NORM_FILE).exists():
             with open(path / NORM_FILE, "rb") as f:  # SB3's own format (VecNormalize.save); learn() sets its env
                 vecnorm = pickle.load(f)
-        model = factory.ALGO_CLASSES[spec.algo].load(str(policy), device=device)
+        model = ALGO_CLASSES[spec.algo].load(str(policy), device=device)
         return SB3Agent(spec, model, vecnorm)
 
     def describe(self, name: str) -> dict[str, Any]:
-        kinds = ", ".join(c.__name__ for c in factory.ACTION_SPACES[name])
+        kinds = ", ".join(c.__name__ for c in ACTION_SPACES[name])
         return {
             "backend": "stable-baselines3",
             "actions": kinds,
