@@ -8,7 +8,7 @@ sources never loop over environments.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,21 +169,91 @@ class RewardSource:
         return self.compute(batch)
 
     def __add__(self, other: RewardSource) -> RewardSource:
-        from rewardlab.rewards.compose import WeightedSum
-
         return WeightedSum([(1.0, self), (1.0, other)])
 
     def __sub__(self, other: RewardSource) -> RewardSource:
-        from rewardlab.rewards.compose import WeightedSum
-
         return WeightedSum([(1.0, self), (-1.0, other)])
 
     def __mul__(self, c: float) -> RewardSource:
-        from rewardlab.rewards.compose import Scale
-
         return Scale(self, float(c))
 
     __rmul__ = __mul__
+
+
+# -- the algebra the operators build: a + b, a - b, c * a
+
+
+class WeightedSum(RewardSource):
+    """``sum_i w_i * r_i``. Components are prefixed with their source name (``hand.height``)."""
+
+    def __init__(self, terms: Sequence[tuple[float, RewardSource]]) -> None:
+        if not terms:
+            raise ValueError("WeightedSum needs at least one source")
+        flat: list[tuple[float, RewardSource]] = []
+        for w, s in terms:  # flatten nested sums and scales so names stay short
+            while isinstance(s, Scale):
+                w, s = w * s.c, s.source
+            if isinstance(s, WeightedSum):
+                flat.extend((w * w2, s2) for w2, s2 in s.terms)
+            else:
+                flat.append((float(w), s))
+        self.terms = flat
+        self.name = "+".join(_fmt(w, s.name) for w, s in flat).replace("+-", "-")
+        self.needs_state = any(s.needs_state for _, s in flat)
+
+    def children(self) -> list[RewardSource]:
+        return [s for _, s in self.terms]
+
+    def compute(self, batch: TransitionBatch) -> RewardTerms:
+        total = None
+        comps: dict[str, Any] = {}
+        for i, (w, s) in enumerate(self.terms):
+            t = s.compute(batch)
+            part = t.total * w if w != 1.0 else t.total
+            total = part if total is None else total + part
+            prefix = s.name if sum(1 for _, o in self.terms if o.name == s.name) == 1 else f"{s.name}{i}"
+            for k, v in t.components.items():
+                key = k if k.startswith(prefix + ".") or k == prefix else f"{prefix}.{k}"
+                comps[key] = v * w if w != 1.0 else v
+        return RewardTerms(total, comps)
+
+    def on_rollout(self, rollout: Any) -> RewardTerms | None:
+        total = None
+        comps: dict[str, Any] = {}
+        for w, s in self.terms:
+            if not s.wants_rollout() or (t := s.on_rollout(rollout)) is None:
+                continue
+            part = t.total * w if w != 1.0 else t.total
+            total = part if total is None else total + part
+            comps.update({k: v * w if w != 1.0 else v for k, v in t.components.items()})
+        return None if total is None else RewardTerms(total, comps)
+
+    def describe(self) -> str:
+        return " + ".join(f"{w:g} * ({s.describe()})" for w, s in self.terms)
+
+
+def _fmt(w: float, name: str) -> str:
+    return name if w == 1.0 else f"{w:g}*{name}"
+
+
+class Scale(RewardSource):
+    """``c * r``; components are scaled too."""
+
+    def __init__(self, source: RewardSource, c: float) -> None:
+        self.source, self.c = source, float(c)
+        self.name = f"{self.c:g}*{source.name}"
+        self.needs_state = source.needs_state
+
+    def children(self) -> list[RewardSource]:
+        return [self.source]
+
+    def compute(self, batch: TransitionBatch) -> RewardTerms:
+        t = self.source.compute(batch)
+        return RewardTerms(t.total * self.c, {k: v * self.c for k, v in t.components.items()})
+
+    def on_rollout(self, rollout: Any) -> RewardTerms | None:
+        t = self.source.on_rollout(rollout) if self.source.wants_rollout() else None
+        return None if t is None else RewardTerms(t.total * self.c, {k: v * self.c for k, v in t.components.items()})
 
 
 def _sum_terms(parts: list[RewardTerms]) -> RewardTerms | None:
@@ -207,13 +277,13 @@ def check_terms(terms: RewardTerms, n: int, source: str) -> RewardTerms:
         )
     finite = bool(total.isfinite().all()) if is_torch(total) else bool(np.isfinite(total).all())
     if not finite:
-        bad = [k for k, v in terms.components.items() if not _all_finite(v)]
+        bad = [k for k, v in terms.components.items() if not all_finite(v)]
         where = f" in component(s) {bad}" if bad else ""
         raise RewardError(f"reward {source!r} produced NaN or inf{where}")
     return terms
 
 
-def _all_finite(x: Any) -> bool:
+def all_finite(x: Any) -> bool:
     if is_torch(x):
         return bool(x.isfinite().all())
     return bool(np.isfinite(np.asarray(x, dtype=float)).all())

@@ -1,88 +1,27 @@
 """Composition of reward sources: weighted sums, scaling, clipping, running
-normalisation and potential-based shaping. Every combinator is itself a RewardSource."""
+normalisation and potential-based shaping. Every combinator is itself a RewardSource.
+
+``WeightedSum`` and ``Scale`` are what ``a + b``, ``a - b`` and ``c * a`` build, so they live beside
+:class:`~rewardlab.rewards.base.RewardSource` in :mod:`rewardlab.rewards.base`; they are re-exported here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from envs.state_view import StateView
-from rewardlab.rewards.base import RewardError, RewardSource, RewardTerms, TransitionBatch, is_torch
-
-
-class WeightedSum(RewardSource):
-    """``sum_i w_i * r_i``. Components are prefixed with their source name (``hand.height``)."""
-
-    def __init__(self, terms: Sequence[tuple[float, RewardSource]]) -> None:
-        if not terms:
-            raise ValueError("WeightedSum needs at least one source")
-        flat: list[tuple[float, RewardSource]] = []
-        for w, s in terms:  # flatten nested sums and scales so names stay short
-            while isinstance(s, Scale):
-                w, s = w * s.c, s.source
-            if isinstance(s, WeightedSum):
-                flat.extend((w * w2, s2) for w2, s2 in s.terms)
-            else:
-                flat.append((float(w), s))
-        self.terms = flat
-        self.name = "+".join(_fmt(w, s.name) for w, s in flat).replace("+-", "-")
-        self.needs_state = any(s.needs_state for _, s in flat)
-
-    def children(self) -> list[RewardSource]:
-        return [s for _, s in self.terms]
-
-    def compute(self, batch: TransitionBatch) -> RewardTerms:
-        total = None
-        comps: dict[str, Any] = {}
-        for i, (w, s) in enumerate(self.terms):
-            t = s.compute(batch)
-            part = t.total * w if w != 1.0 else t.total
-            total = part if total is None else total + part
-            prefix = s.name if sum(1 for _, o in self.terms if o.name == s.name) == 1 else f"{s.name}{i}"
-            for k, v in t.components.items():
-                key = k if k.startswith(prefix + ".") or k == prefix else f"{prefix}.{k}"
-                comps[key] = v * w if w != 1.0 else v
-        return RewardTerms(total, comps)
-
-    def on_rollout(self, rollout: Any) -> RewardTerms | None:
-        total = None
-        comps: dict[str, Any] = {}
-        for w, s in self.terms:
-            if not s.wants_rollout() or (t := s.on_rollout(rollout)) is None:
-                continue
-            part = t.total * w if w != 1.0 else t.total
-            total = part if total is None else total + part
-            comps.update({k: v * w if w != 1.0 else v for k, v in t.components.items()})
-        return None if total is None else RewardTerms(total, comps)
-
-    def describe(self) -> str:
-        return " + ".join(f"{w:g} * ({s.describe()})" for w, s in self.terms)
-
-
-def _fmt(w: float, name: str) -> str:
-    return name if w == 1.0 else f"{w:g}*{name}"
-
-
-class Scale(RewardSource):
-    """``c * r``; components are scaled too."""
-
-    def __init__(self, source: RewardSource, c: float) -> None:
-        self.source, self.c = source, float(c)
-        self.name = f"{self.c:g}*{source.name}"
-        self.needs_state = source.needs_state
-
-    def children(self) -> list[RewardSource]:
-        return [self.source]
-
-    def compute(self, batch: TransitionBatch) -> RewardTerms:
-        t = self.source.compute(batch)
-        return RewardTerms(t.total * self.c, {k: v * self.c for k, v in t.components.items()})
-
-    def on_rollout(self, rollout: Any) -> RewardTerms | None:
-        t = self.source.on_rollout(rollout) if self.source.wants_rollout() else None
-        return None if t is None else RewardTerms(t.total * self.c, {k: v * self.c for k, v in t.components.items()})
+from rewardlab.rewards.base import (
+    RewardError,
+    RewardSource,
+    RewardTerms,
+    Scale,
+    TransitionBatch,
+    WeightedSum,
+    all_finite,
+    is_torch,
+)
 
 
 class Clip(RewardSource):
@@ -234,7 +173,8 @@ class PotentialShaping(RewardSource):
 
 
 def require_finite(terms: RewardTerms, source: str) -> None:
-    from rewardlab.rewards.base import _all_finite
-
-    if not _all_finite(terms.total):
+    if not all_finite(terms.total):
         raise RewardError(f"reward {source!r} produced NaN or inf")
+
+
+__all__ = ["Clip", "PotentialShaping", "RunningNorm", "Scale", "WeightedSum", "require_finite"]
