@@ -216,13 +216,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _steps_to_success(path: Path, level: float = 0.9) -> int | None:
-    """First logged training step at which the training episodes' success rate reached ``level``."""
-    from rewardlab.experiment.store import RunDir
+    """First logged training step at which the success rate of the last training episodes reached ``level``."""
+    from rewardlab.analysis.aggregate import steps_to_success
 
-    for row in RunDir(path).metrics():
-        if row.get("kind") == "train" and row.get("success_rate", 0.0) >= level:
-            return int(row["step"])
-    return None
+    return steps_to_success(path, level)
 
 
 def _print_table(results: dict[str, list[dict[str, Any]]], task: str) -> None:
@@ -248,7 +245,9 @@ def _print_table(results: dict[str, list[dict[str, Any]]], task: str) -> None:
             f"{np.mean([s['steps_per_second'] for s in sums]):.0f}",
         )
     console.print(table)
-    console.print("* median over seeds of the first step where training episodes reached 90% success ('never' if not all seeds did)")
+    from rewardlab.analysis.stats import steps_to_level_rule
+
+    console.print(f"* median over seeds of the {steps_to_level_rule('90% success')} ('never' if not all seeds did)")
 
 
 def _median_steps(vals: list[int | None]) -> str:
@@ -368,6 +367,9 @@ def _print_groups(rows: list[dict[str, Any]]) -> None:
             (f"{med:,.0f}" if med is not None else "never") + f" ({reached}/{r['n_seeds']} seeds)",
         )
     console.print(table)
+    from rewardlab.analysis.stats import steps_to_level_rule
+
+    console.print(f"steps to threshold: median over seeds of the {steps_to_level_rule('the success threshold')}")
 
 
 def _fmt_ci(est: Any, ci: Any) -> str:

@@ -190,6 +190,8 @@ def test_markdown_has_the_table_rows_and_references_the_pngs(experiment: Path) -
     summary_rows = [line for line in md.splitlines() if line.startswith(("| TaskA | ", "| TaskB | "))]
     assert any(line.startswith("| TaskA | hand | ppo | 3 | reached (0/1) | 1.00 |") for line in summary_rows)
     assert any(line.startswith("| TaskB | sparse | ppo | 3 | m | 150 |") for line in summary_rows)
+    assert "steps to threshold (last ≥20 episodes)" in md  # the rule, in the header and the note
+    assert "the most recent episodes, at least 20 of them" in md
     assert "| ppo | hand | 2 | 6 |" in md  # normalised score over both tasks
     assert "| ppo | hand | sparse | TaskA, TaskB |" in md  # probability of improvement
     assert "| TaskA__hand__ppo__s7 | summary.json is corrupted" in md

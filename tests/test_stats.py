@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardlab.analysis.aggregate import aggregate, cross_task, load_runs, summarize
+from rewardlab.analysis.aggregate import aggregate, cross_task, load_runs, steps_to_success, summarize
 from rewardlab.analysis.stats import (
     auc,
     iqm,
@@ -19,6 +19,9 @@ from rewardlab.analysis.stats import (
     normalized_score,
     probability_of_improvement,
     probability_of_improvement_ci,
+    rolling_episode_mean,
+    steps_to_level,
+    steps_to_level_rule,
     steps_to_threshold,
     stratified_bootstrap_ci,
     t975,
@@ -84,6 +87,76 @@ def test_steps_to_threshold() -> None:
     assert steps_to_threshold([300, 0, 200], [1.0, 0.0, 1.0], 1.0) == 200  # sorted by step
     assert steps_to_threshold([0, 1], [math.nan, 2.0], 1.0) == 1
     assert steps_to_threshold([], [], 1.0) is None
+
+
+# the README's MountainCar `env` seed 0: one 7-episode window at 100% at 6,048 steps, 33-61% over the next 4k
+LUCKY = {
+    "steps": [2048, 4096, 6048, 7168, 8192, 9216, 10240],
+    "episodes": [8, 9, 7, 9, 8, 9, 9],
+    "success": [0.0, 0.111, 1.0, 0.333, 0.5, 0.444, 0.611],
+}
+
+
+def test_rolling_episode_mean_pools_whole_windows_back_to_enough_episodes() -> None:
+    out = rolling_episode_mean([0.0, 0.0, 1.0, 0.5], [10, 10, 7, 20], min_episodes=20)
+    # window 0 alone holds 10 < 20; 0+1 hold 20; 2+1 hold 17, so 2+1+0 (27 episodes, 7 successes); 3 alone holds 20
+    np.testing.assert_allclose(out, [math.nan, 0.0, 7 / 27, 0.5])
+    # empty windows hold nothing; min_episodes=1 gives each window its own value
+    np.testing.assert_allclose(rolling_episode_mean([1.0, math.nan, 0.0], [20, 0, 20], 20), [1.0, 1.0, 0.0])
+    np.testing.assert_allclose(rolling_episode_mean([0.2, 0.7], [3, 4], 1), [0.2, 0.7])
+    with pytest.raises(ValueError, match="same length"):
+        rolling_episode_mean([1.0], [1, 2])
+
+
+def test_a_short_lucky_window_does_not_count_as_reaching_the_level() -> None:
+    s, n, v = LUCKY["steps"], LUCKY["episodes"], LUCKY["success"]
+    assert steps_to_threshold(s, v, 0.9) == 6048  # the rule that flattered: first window at the level
+    assert steps_to_level(s, v, n, 0.9) is None  # the last >= 20 episodes never average 90%
+    assert steps_to_level(s, v, n, 0.9, min_episodes=1) == 6048
+
+
+def test_a_run_that_stays_at_the_level_reaches_it_once_enough_episodes_are_in() -> None:
+    steps = [1000 * (i + 1) for i in range(10)]
+    # 5 episodes per window; at the level from the 4th window on (one failure in 20 is still 95%)
+    success = [0.0, 0.0, 0.2, 1.0, 1.0, 0.8, 1.0, 1.0, 1.0, 1.0]
+    assert steps_to_level(steps, success, [5] * 10, 0.9) == 7000  # windows 4-7: 19 / 20 successes
+    # the same curve with 20 episodes per window: each window alone is trusted
+    assert steps_to_level(steps, success, [20] * 10, 0.9) == 4000
+    # the lucky curve, then staying at 100%: reached once the last 20 episodes are all successes
+    s = [*LUCKY["steps"], 11264, 12288, 13312]
+    v = [*LUCKY["success"], 1.0, 1.0, 1.0]
+    n = [*LUCKY["episodes"], 9, 9, 9]
+    assert steps_to_level(s, v, n, 0.9) == 13312
+    assert steps_to_level(list(reversed(s)), list(reversed(v)), list(reversed(n)), 0.9) == 13312  # any order
+
+
+def _metrics_run(root: Path, seed: int, windows: list[tuple[int, int, float]]) -> Path:
+    """A finished run whose training windows are ``(step, episodes, success)``; fitness = success (0/1)."""
+    rd = RunDir(root / f"MC__env__ppo__s{seed}")
+    rd.write_json("config.json", {"run": {"task": "MC", "reward": "env", "agent": "ppo", "seed": seed}})
+    rows = [
+        {"kind": "train", "step": st, "wall_time": 0.0, "episodes": n, "fitness": v, "success_rate": v}
+        for st, n, v in windows
+    ]
+    rd.append_metrics([*rows, {"kind": "eval", "step": windows[-1][0], "episodes": 10, "fitness": 0.5}])
+    rd.write_json(
+        "summary.json",
+        {"fitness_mean": 0.5, "fitness_unit": "reached (0/1)", "success_threshold": 1.0, "success_rate": 0.5},
+    )
+    rd.set_status("done")
+    return rd.path
+
+
+def test_demo_and_summaries_use_the_rolling_rule(tmp_path: Path) -> None:
+    lucky = _metrics_run(tmp_path, 0, list(zip(LUCKY["steps"], LUCKY["episodes"], LUCKY["success"], strict=True)))
+    steady = _metrics_run(tmp_path, 1, [(1000 * (i + 1), 10, 1.0 if i >= 2 else 0.0) for i in range(6)])
+    assert steps_to_success(lucky, 0.9) is None  # what `rewardlab demo` reports per seed
+    assert steps_to_success(steady, 0.9) == 4000  # windows 3 and 4: 20 episodes, all successes
+    (row,) = summarize(load_runs(tmp_path).records, reps=50)
+    assert row["steps_to_threshold_per_seed"] == [None, 4000]  # what compare, aggregate and the reports show
+    assert row["steps_to_threshold_n_reached"] == 1
+    assert row["steps_to_threshold_rule"] == steps_to_level_rule("the success threshold")
+    assert "at least 20" in row["steps_to_threshold_rule"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -222,13 +295,13 @@ def write_run(
     state: str = "done",
     wall: float = 10.0,
 ) -> Path:
-    """A fake finished run; ``curve`` is the train fitness at steps 100, 200, 300, ..."""
+    """A fake finished run; ``curve`` is the train fitness at steps 100, 200, 300, ..., 20 episodes per window."""
     rd = RunDir(root / f"{task}__{reward}__{agent}__s{seed}")
     rd.write_json("config.json", {"run": {"task": task, "reward": reward, "agent": agent, "seed": seed}, "steps": 300})
     curve = curve if curve is not None else [final, final]
     rows = [{"kind": "eval", "step": 50, "wall_time": 0.1, "fitness": 1.0, "success_rate": 1.0}]
     rows += [
-        {"kind": "train", "step": 100 * (i + 1), "wall_time": float(i), "fitness": f, "success_rate": f}
+        {"kind": "train", "step": 100 * (i + 1), "wall_time": float(i), "episodes": 20, "fitness": f, "success_rate": f}
         for i, f in enumerate(curve)
     ]
     rows.append({"kind": "train", "step": 150, "wall_time": 0.5, "episodes": 0, "fitness": None})  # empty window

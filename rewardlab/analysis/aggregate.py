@@ -33,7 +33,8 @@ from rewardlab.analysis.stats import (
     iqm,
     normalized_score,
     probability_of_improvement_ci,
-    steps_to_threshold,
+    steps_to_level,
+    steps_to_level_rule,
     stratified_bootstrap_ci,
 )
 from rewardlab.experiment.store import RunDir, RunStoreError
@@ -75,6 +76,10 @@ class RunRecord:
     """``(n_eval,)`` step of each periodic evaluation (the final one included)."""
     eval_fitness: NDArray[np.float64] = field(repr=False)
     """``(n_eval,)`` mean evaluation fitness."""
+    train_episodes: NDArray[np.float64] = field(repr=False)
+    """``(n_train,)`` training episodes finished in each window (0 where the row does not say)."""
+    eval_episodes: NDArray[np.float64] = field(repr=False)
+    """``(n_eval,)`` episodes of each evaluation (0 where the row does not say)."""
 
     @property
     def key(self) -> GroupKey:
@@ -87,6 +92,20 @@ class RunRecord:
         if kind == "eval":
             return self.eval_steps, self.eval_fitness
         raise ValueError(f"curve must be 'train' or 'eval', got {kind!r}")
+
+    def episodes(self, kind: Curve = "train") -> NDArray[np.float64]:
+        """``(n,)`` episodes behind each point of :meth:`curve`."""
+        if kind == "train":
+            return self.train_episodes
+        if kind == "eval":
+            return self.eval_episodes
+        raise ValueError(f"curve must be 'train' or 'eval', got {kind!r}")
+
+    def steps_to_threshold(self, kind: Curve = "train") -> float | None:
+        """First step at which the fitness of the last episodes reached ``success_threshold``
+        (:func:`~rewardlab.analysis.stats.steps_to_level`); ``None``: never."""
+        steps, fitness = self.curve(kind)
+        return steps_to_level(steps, fitness, self.episodes(kind), self.success_threshold)
 
 
 @dataclass(frozen=True)
@@ -264,13 +283,18 @@ def _load_one(path: Path) -> RunRecord | SkippedRun:
         train_fitness=train[1],
         eval_steps=ev[0],
         eval_fitness=ev[1],
+        train_episodes=train[2],
+        eval_episodes=ev[2],
     )
 
 
-def _curve(rows: Sequence[Mapping[str, Any]], kind: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """``(steps, fitness)`` of the rows of ``kind`` with a numeric step and a finite fitness, sorted by step."""
+def _curve(
+    rows: Sequence[Mapping[str, Any]], kind: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """``(steps, fitness, episodes)`` of the rows of ``kind`` with a numeric step and a finite fitness, sorted by
+    step; ``episodes`` is 0 where a row does not say how many it holds."""
     pts = [
-        (float(r["step"]), float(r["fitness"]))
+        (float(r["step"]), float(r["fitness"]), _episodes(r))
         for r in rows
         if r.get("kind") == kind
         and isinstance(r.get("step"), int | float)
@@ -278,8 +302,34 @@ def _curve(rows: Sequence[Mapping[str, Any]], kind: str) -> tuple[NDArray[np.flo
         and math.isfinite(r["fitness"])
     ]
     pts.sort(key=lambda p: p[0])
-    a = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
-    return a[:, 0].copy(), a[:, 1].copy()
+    a = np.asarray(pts, dtype=np.float64).reshape(-1, 3)
+    return a[:, 0].copy(), a[:, 1].copy(), a[:, 2].copy()
+
+
+def _episodes(row: Mapping[str, Any]) -> float:
+    n = row.get("episodes")
+    return float(n) if isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n) and n > 0 else 0.0
+
+
+def steps_to_success(run_dir: str | os.PathLike[str], level: float = 0.9, kind: Curve = "train") -> int | None:
+    """First logged step at which the success rate of a run's last episodes reached ``level``
+    (:func:`~rewardlab.analysis.stats.steps_to_level` over the ``kind`` rows of its ``metrics.jsonl``).
+
+    :returns: the step, or ``None`` when the rolling success rate never reached ``level``.
+    """
+    pts = sorted(
+        (float(r["step"]), float(r["success_rate"]), _episodes(r))
+        for r in RunDir(Path(run_dir)).metrics()
+        if r.get("kind") == kind
+        and isinstance(r.get("step"), int | float)
+        and isinstance(r.get("success_rate"), int | float)
+        and math.isfinite(r["success_rate"])
+    )
+    if not pts:
+        return None
+    steps, rate, episodes = np.asarray(pts, dtype=np.float64).T
+    hit = steps_to_level(steps, rate, episodes, level)
+    return None if hit is None else int(hit)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -336,9 +386,10 @@ def summarize(
     * ``auc_mean`` (+ ``_ci``), ``auc_n``: mean height of the ``curve`` fitness curve over its step range
       (sample efficiency, in fitness units) and how many seeds had a curve;
     * ``steps_to_threshold_per_seed`` (``None``: never), ``steps_to_threshold_median``,
-      ``steps_to_threshold_n_reached``: first step at which the curve reached ``success_threshold``; the
-      median counts a seed that never reached it as infinitely late, so it is ``None`` unless more than half
-      of the seeds reached it;
+      ``steps_to_threshold_n_reached``, ``steps_to_threshold_rule``: first step at which the fitness of the
+      curve's last episodes, at least :data:`~rewardlab.analysis.stats.MIN_EPISODES` of them, reached
+      ``success_threshold`` (:func:`~rewardlab.analysis.stats.steps_to_level`); the median counts a seed that
+      never reached it as infinitely late, so it is ``None`` unless more than half of the seeds reached it;
     * ``steps_mean``, ``wall_time_s_mean``, ``wall_time_s_total``.
 
     :param records: runs from :func:`load_runs`.
@@ -356,7 +407,7 @@ def summarize(
         success = np.array([r.success_rate for r in runs])
         curves = [r.curve(curve) for r in runs]
         aucs = np.array([auc(s, v) for s, v in curves if s.size])
-        reached = [steps_to_threshold(s, v, threshold) for s, v in curves]
+        reached = [r.steps_to_threshold(curve) for r in runs]
         lateness = np.array([math.inf if x is None else x for x in reached])
         median = float(np.median(lateness))  # inf when half or more never reached it
         walls = [r.wall_time_s for r in runs if r.wall_time_s is not None]
@@ -389,6 +440,7 @@ def summarize(
                 "steps_to_threshold_per_seed": [_step(x) for x in reached],
                 "steps_to_threshold_median": _step(_f(median)),
                 "steps_to_threshold_n_reached": sum(x is not None for x in reached),
+                "steps_to_threshold_rule": steps_to_level_rule("the success threshold"),
                 "steps_mean": _f(float(np.mean(steps))) if steps else None,
                 "wall_time_s_mean": _f(float(np.mean(walls))) if walls else None,
                 "wall_time_s_total": _f(float(np.sum(walls))) if walls else None,

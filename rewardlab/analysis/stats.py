@@ -119,6 +119,9 @@ def auc(steps: ArrayLike, values: ArrayLike) -> float:
 def steps_to_threshold(steps: ArrayLike, values: ArrayLike, threshold: float) -> float | None:
     """First step at which the curve reaches ``threshold`` (``values >= threshold``).
 
+    Every point counts as it is: on a curve of training windows, use :func:`steps_to_level`, which asks for
+    enough episodes behind a point first.
+
     :param steps: ``(n,)`` environment steps of the curve points (any order; they are sorted).
     :param values: ``(n,)`` curve values at those steps; nan never counts as reached.
     :param threshold: the success threshold, in the unit of ``values``.
@@ -131,6 +134,76 @@ def steps_to_threshold(steps: ArrayLike, values: ArrayLike, threshold: float) ->
     order = np.argsort(s, kind="stable")
     hit = np.flatnonzero(v[order] >= threshold)
     return float(s[order][hit[0]]) if hit.size else None
+
+
+MIN_EPISODES = 20
+"""Episodes a rolling window must hold before :func:`steps_to_level` trusts its mean."""
+
+
+def steps_to_level_rule(level: str = "the level", min_episodes: int = MIN_EPISODES) -> str:
+    """The rule of :func:`steps_to_level` in words, for table headers and footnotes."""
+    return (
+        f"first logged step at which the most recent episodes, at least {min_episodes} of them (whole logging "
+        f"windows counted back from that step), averaged at or above {level}"
+    )
+
+
+def rolling_episode_mean(
+    values: ArrayLike, episodes: ArrayLike, min_episodes: int = MIN_EPISODES
+) -> NDArray[np.float64]:
+    """Mean over the most recent episodes, at least ``min_episodes`` of them, at each point of a windowed curve.
+
+    Point ``i`` pools windows ``i, i-1, ...`` (whole windows, newest first) until they hold ``min_episodes``
+    episodes together, and gives their episode-weighted mean: the mean over those episodes, since each window's
+    value is the mean of its own episodes.
+
+    :param values: ``(n,)`` per-window means (e.g. success rate or fitness of the episodes finished in the window),
+        in step order; a nan window holds no episodes.
+    :param episodes: ``(n,)`` episodes each window holds.
+    :param min_episodes: episodes the pooled windows must hold; ``1`` gives the windows' own values.
+    :returns: ``(n,)``; nan where the windows so far hold fewer than ``min_episodes`` episodes.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    n = np.asarray(episodes, dtype=np.float64).ravel()
+    if v.shape != n.shape:
+        raise ValueError(f"values {v.shape} and episodes {n.shape} must have the same length")
+    if min_episodes < 1:
+        raise ValueError(f"min_episodes must be >= 1, got {min_episodes}")
+    counted = np.isfinite(v) & np.isfinite(n) & (n > 0)
+    n = np.where(counted, n, 0.0)
+    cum_n = np.concatenate([[0.0], np.cumsum(n)])
+    cum_s = np.concatenate([[0.0], np.cumsum(np.where(counted, v, 0.0) * n)])
+    # the newest start k whose windows k..i hold min_episodes: the last k with cum_n[k] <= cum_n[i + 1] - min_episodes
+    k = np.searchsorted(cum_n, cum_n[1:] - min_episodes, side="right") - 1
+    enough = cum_n[1:] >= min_episodes
+    k = np.clip(k, 0, None)
+    held = cum_n[1:] - cum_n[k]
+    return np.where(enough, (cum_s[1:] - cum_s[k]) / np.where(enough, held, 1.0), np.nan)
+
+
+def steps_to_level(
+    steps: ArrayLike, values: ArrayLike, episodes: ArrayLike, level: float, min_episodes: int = MIN_EPISODES
+) -> float | None:
+    """The lab's one rule for "steps to a level" (:func:`steps_to_level_rule`): the first step at which the
+    rolling mean over at least ``min_episodes`` episodes (:func:`rolling_episode_mean`) is ``>= level``.
+
+    A single short window that happens to reach the level does not count unless the episodes before it, pooled
+    up to ``min_episodes``, keep the mean there. Every table of the lab that reports steps (or time) to a
+    threshold uses this function: ``rewardlab demo``, ``compare``/``aggregate`` and the reports.
+
+    :param steps: ``(n,)`` environment step of each logging window (any order; sorted here).
+    :param values: ``(n,)`` per-window mean of the quantity (success rate, fitness).
+    :param episodes: ``(n,)`` episodes each window holds.
+    :param level: the level, in the unit of ``values``.
+    :returns: the step, or ``None`` if the rolling mean never reaches the level.
+    """
+    s = np.asarray(steps, dtype=np.float64).ravel()
+    v = np.asarray(values, dtype=np.float64).ravel()
+    n = np.asarray(episodes, dtype=np.float64).ravel()
+    if not s.shape == v.shape == n.shape:
+        raise ValueError(f"steps {s.shape}, values {v.shape} and episodes {n.shape} must have the same length")
+    order = np.argsort(s, kind="stable")
+    return steps_to_threshold(s[order], rolling_episode_mean(v[order], n[order], min_episodes), level)
 
 
 @overload

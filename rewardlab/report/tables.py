@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rewardlab.analysis.hacking import HackingConfig
+from rewardlab.analysis.stats import MIN_EPISODES, steps_to_level_rule
 from rewardlab.report.data import ReportData, tasks_of
 from rewardlab.report.format import fmt, fmt_ci, fmt_steps, plural, rel_path
 
@@ -26,8 +27,9 @@ def build_tables(rep: ReportData) -> list[Table]:
         "Per-method summary",
         f"Final fitness: the final deterministic evaluation of each seed; [{level} stratified-bootstrap interval "
         "over seeds]. Success: fraction of final evaluation episodes at or above the threshold. AUC: mean height "
-        "of the training-episode fitness curve (sample efficiency, fitness units). Steps to threshold: median "
-        "first step the training curve reached the threshold (seeds reaching it / seeds).",
+        "of the training-episode fitness curve (sample efficiency, fitness units). Steps to threshold: median over "
+        f"seeds of the {steps_to_level_rule('the threshold')}, on training-episode fitness "
+        "(seeds reaching it / seeds).",
         [
             "task",
             "reward",
@@ -39,7 +41,7 @@ def build_tables(rep: ReportData) -> list[Table]:
             "final fitness IQM",
             "success rate",
             "AUC",
-            "steps to threshold",
+            f"steps to threshold (last ≥{MIN_EPISODES} episodes)",
             "wall time / run [s]",
         ],
         [
