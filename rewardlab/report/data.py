@@ -6,17 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewardlab.analysis.aggregate import (
-    GroupKey,
-    RunProblem,
-    RunRecord,
-    SkippedRun,
-    cross_task,
-    group_records,
-    load_runs,
-    summarize,
-)
+from rewardlab.analysis.aggregate import cross_task, summarize
 from rewardlab.analysis.hacking import HackingConfig, RunHacking, analyze_runs
+from rewardlab.analysis.records import GroupKey, RunProblem, RunRecord, SkippedRun, group_records, load_runs
 
 
 @dataclass

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from numpy.typing import NDArray
 
-from rewardlab.analysis.aggregate import Curve, RunRecord, group_records
+from rewardlab.analysis.records import Curve, RunRecord, group_records
 from rewardlab.analysis.stats import t975
 from rewardlab.report.data import ReportData, tasks_of
 from rewardlab.report.figures import MARKERS, agent_styles, grid_shape, method_label, no_data, reward_colors
