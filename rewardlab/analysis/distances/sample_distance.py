@@ -33,6 +33,8 @@ class DistanceEstimate:
 def estimate_distance(
     canon: CanonicalSamples, centre: bool, n_bootstrap: int, ci_level: float, rng: np.random.Generator
 ) -> DistanceEstimate:
+    """The distance of the two canonical rewards in ``canon``, centred (EPIC) or not (STARC), and with
+    ``n_bootstrap > 0`` its percentile interval at ``ci_level`` from resampling the transitions."""
     ca, cb = canon.canonical
     n = ca.shape[0]
     w = np.full(n, 1.0 / n)
