@@ -91,19 +91,53 @@ class SerialExecutor:
 
 
 class LocalExecutor:
-    """A process pool, one run per worker (default: one worker per CPU core)."""
+    """A process pool, one run per worker (default: one worker per CPU core).
+
+    The pool is started on the first :meth:`map` and kept for the next ones (a search maps its candidates,
+    re-training and baselines in turn), so each worker pays the start-up of the interpreter, torch and the
+    lab once per executor, not once per batch of runs. :meth:`close` (or leaving a ``with`` block) stops it;
+    a pool whose worker died (OOM, segfault) or a ``map`` that ended in an exception (Ctrl-C) is shut down
+    and the next ``map`` starts a fresh one.
+    """
 
     name = "local"
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = get_context("spawn")  # torch and fork do not mix well; spawn is the safe default
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_worker_init)
+        return self._pool
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            try:
+                pool.shutdown(wait=False, cancel_futures=True)
+            except Exception:  # interpreter shutdown: the pool's own exit handler stops the workers
+                pass
 
     def map(self, jobs: Sequence[RunConfig], runs_dir: str | None, on_event: Event) -> list[JobResult]:
         results: list[JobResult] = []
         if not jobs:
             return results
-        ctx = get_context("spawn")  # torch and fork do not mix well; spawn is the safe default
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_worker_init) as pool:
+        pool = self._get_pool()
+        broken = False
+        try:
             pending = {}
             queue = list(jobs)
             while queue or pending:
@@ -118,9 +152,15 @@ class LocalExecutor:
                     try:
                         r = fut.result()
                     except Exception as e:  # the worker process itself died (OOM, segfault)
+                        broken = True
                         r = JobResult(rid, "failed", {}, f"worker crashed: {type(e).__name__}: {e}")
                     results.append(r)
                     on_event("finish", rid, r)
+        except BaseException:
+            self.close()
+            raise
+        if broken:
+            self.close()
         return results
 
 
