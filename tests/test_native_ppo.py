@@ -283,3 +283,25 @@ def test_presets_overrides_and_errors():
         agent.learn(nxt, 100, TrainHooks(None, seed=0))
     d = BACKEND.describe("ppo-native")
     assert d["actions"] == "Discrete, Box"
+
+
+def test_annealed_learning_rate_continues_over_a_resume(tmp_path, monkeypatch):
+    """The linear decay runs over the whole budget: a run saved at half its budget and resumed uses the same
+    learning rates as one that was never interrupted (it does not restart the decay at the resume point)."""
+    lrs: list[float] = []
+    orig = ppo.PPOAgent._learn_rollout
+    monkeypatch.setattr(ppo.PPOAgent, "_learn_rollout", lambda self, roll, last, lr: (lrs.append(lr), orig(self, roll, last, lr))[1])
+    hp = ["n_envs=8", "n_steps=16", "anneal_lr=true", "learning_rate=1e-3"]
+    _task, _spec, venv, agent = _build("CartPole-v1", hp)
+    agent.learn(venv, 1024, TrainHooks(None, seed=0))
+    whole, lrs[:] = list(lrs), []
+    _task, _spec, venv2, first = _build("CartPole-v1", hp)
+    first.learn(venv2, 512, TrainHooks(None, seed=0))  # the budget as far as the interrupted run got
+    first.save(tmp_path / "ck")
+    resumed = BACKEND.load(tmp_path / "ck", None, venv2.single_observation_space, venv2.single_action_space, "cpu")
+    lrs[:] = []
+    resumed.learn(venv2, 1024, TrainHooks(None, seed=0))
+    assert len(whole) == 8 and len(lrs) == 4
+    np.testing.assert_allclose(lrs, whole[4:], rtol=1e-12)
+    assert whole[0] == pytest.approx(1e-3) and whole[-1] < 2e-4
+    venv.close(), venv2.close()

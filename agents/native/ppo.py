@@ -83,7 +83,7 @@ class PPOConfig:
     n_epochs: int = 4  # passes over each rollout
     n_minibatches: int = 4  # minibatches per epoch
     learning_rate: float = 3e-4
-    anneal_lr: bool = False  # linear decay to 0 over the learn() call's total_steps
+    anneal_lr: bool = False  # linear decay to 0 over the budget (learn()'s total_steps, counted from step 0)
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip_coef: float = 0.2  # surrogate clipping epsilon
@@ -515,7 +515,6 @@ class PPOAgent(Agent):
         col.reset(seed=None if hooks.seed is None else [hooks.seed + self.num_steps + i for i in range(n)])
         col.steps = self.vector_steps
         self._ret = torch.zeros(n, dtype=torch.float64, device=dev)
-        start_steps = self.num_steps
 
         @torch.no_grad()
         def policy(obs: Any) -> tuple[Any, dict[str, torch.Tensor]]:
@@ -533,7 +532,7 @@ class PPOAgent(Agent):
 
         while self.num_steps < total_steps:
             T = min(spec.n_steps, -(-(total_steps - self.num_steps) // n))
-            frac = 1.0 - (self.num_steps - start_steps) / max(total_steps - start_steps, 1)
+            frac = 1.0 - self.num_steps / max(total_steps, 1)  # over the whole budget: a resume continues the decay
             roll = col.collect(policy, T, on_step=on_step)
             if hooks.wants_rollout:
                 hooks.rollout(roll)  # rollout terms and episode relabels, in roll.reward, before GAE

@@ -40,8 +40,7 @@ def true_next_obs(obs: Any, info: Mapping[str, Any], done: Any, mode: AutoresetM
     if is_torch(done):
         import torch
 
-        if not bool(done.any()):
-            return obs
+        # no ``bool(done.any())`` shortcut: on an accelerator it would wait for the device every step
         return torch.where(done.reshape(done.shape + (1,) * (obs.dim() - 1)), final, obs)
     if not done.any():
         return obs
