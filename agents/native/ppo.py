@@ -582,7 +582,7 @@ class PPOAgent(Agent):
         for k, v in self.last_stats.items():
             self._writer.add_scalar(f"train/{k}", v, self.num_steps)
         if not self.discrete:
-            self._writer.add_scalar("train/std", float(self.net.log_std.exp().mean()), self.num_steps)
+            self._writer.add_scalar("train/std", float(self.net.log_std.detach().exp().mean()), self.num_steps)
         self._writer.flush()
         self._logged_at = self.num_steps
 
