@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from envs.registry import Task
+from llm_reward.leaks import find_leaks
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ class Retrieval:
     :param method: ``"embedding"`` or ``"lexical"``.
     :param note: why the lexical method was used, when it was a fallback.
     :param skipped_leaking: task ids of examples left out because they would show the current
-        task's fitness or hand-written reward (see :func:`llm_reward.prompts.find_leaks`).
+        task's fitness or hand-written reward (see :func:`llm_reward.leaks.find_leaks`).
     """
 
     examples: list[FewShotExample]
@@ -260,8 +261,6 @@ def retrieve(
     candidates = [ex for ex in _as_examples(library) if ex.task_id != task.id]
     skipped: list[str] = []
     if exclude_leaking and candidates:
-        from llm_reward.prompts import find_leaks
-
         kept = []
         for ex in candidates:
             text = f"{ex.description}\n{ex.fitness_text()}\n{ex.code}"
