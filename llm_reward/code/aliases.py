@@ -1,6 +1,6 @@
-"""Alias tracking for the static check: which expressions of a reward program may be library
-values, and which modules are used as values (the two rules are explained in
-:mod:`llm_reward.code.alias_values`)."""
+"""Rule 1 of the alias check: which expressions of a reward program may be library values, followed
+through its bindings (the two rules are explained in :mod:`llm_reward.code.alias_values`; rule 2,
+the module roots, is :mod:`llm_reward.code.roots`)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,21 @@ from llm_reward.code.alias_values import (
     _MAX_PARTS,
     _MAX_PASSES,
     _MAX_WORK,
-    _MODULE_QUALS,
     _all_args,
     _Function,
     _library,
     _merge,
     _own_nodes,
-    _quals,
     _Scope,
     _shift,
-    _short,
-    _show,
     _Step,
     _Vals,
     _with_step,
 )
-from llm_reward.code.rules import _ALWAYS_FLAGGED, ALLOWED_MODULES, FORBIDDEN_BUILTINS
+from llm_reward.code.roots import _ModuleRoots
 
 
-class _Aliases:
+class _Aliases(_ModuleRoots):
     """Which expressions of a program may be library values, and the module roots (rule 2).
 
     Names are keyed by ``(id(scope), name)`` with Python's scoping (functions, lambdas and
@@ -356,22 +352,6 @@ class _Aliases:
             step = self._steps[(id(node), kind)] = _Step(text(), lineno, node)
         return step
 
-    def text(self, node: ast.AST, n: int = 60) -> str:
-        """``node``'s source, on one line, at most ``n`` characters (for messages)."""
-        got = self._texts.get((id(node), n))
-        if got is None:
-            line, end_line = getattr(node, "lineno", 0), getattr(node, "end_lineno", None)
-            start, end = getattr(node, "col_offset", 0), getattr(node, "end_col_offset", None)
-            if 0 < line <= len(self._lines):  # the source segment: cheap, and as the candidate wrote it
-                first = self._lines[line - 1].encode()  # offsets count UTF-8 bytes
-                same = end_line == line
-                text = first[start : end if same else None].decode(errors="replace") + ("" if same else " ...")
-            else:
-                text = _short(node, n)
-            text = " ".join(text.split())
-            got = self._texts[(id(node), n)] = text if len(text) <= n else text[: n - 3] + "..."
-        return got
-
     def _modules(self, vals: _Vals) -> _Vals:
         """Only the modules (and the candidate's own objects) of ``vals``: what is followed
         through unknown calls and into the receivers of methods. Members such as np.nan go through
@@ -460,20 +440,6 @@ class _Aliases:
             _merge(out, self.attrs.get(attr, {}))
         return out
 
-    def getattr_name(self, node: ast.Call) -> str | None:
-        """``name`` for a call of the builtin ``getattr(x, "name"[, default])``, else None."""
-        fn = node.func
-        if (
-            isinstance(fn, ast.Name)
-            and fn.id in ("getattr", "hasattr")
-            and fn.id not in self.bound
-            and len(node.args) >= 2
-            and isinstance(node.args[1], ast.Constant)
-            and isinstance(node.args[1].value, str)
-        ):
-            return node.args[1].value
-        return None
-
     def _call_vals(self, node: ast.Call) -> _Vals:
         name = self.getattr_name(node)
         if name is not None and isinstance(node.func, ast.Name) and node.func.id == "getattr":
@@ -496,78 +462,3 @@ class _Aliases:
                 _merge(vals, self.vals(a))
             out = self._through(vals)
         return out
-
-    # -- rule 2: module roots -----------------------------------------------------------------
-
-    def chain_qual(self, node: ast.AST) -> str | None:
-        """What ``np``, ``np.lib`` or ``getattr(np, "lib")`` names when spelled from an import
-        (no alias in between), else None."""
-        if isinstance(node, ast.Name):
-            key = self.key.get(id(node))
-            return self.imports.get(key) if key else None
-        if isinstance(node, ast.Attribute):
-            base = self.chain_qual(node.value)
-            return f"{base}.{node.attr}" if base else None
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
-            name = self.getattr_name(node)
-            base = self.chain_qual(node.args[0]) if name else None
-            return f"{base}.{name}" if base else None
-        return None
-
-    def is_module(self, qual: str) -> bool:
-        return qual in self.imported or qual in _MODULE_QUALS or qual.rsplit(".", 1)[-1] in ALLOWED_MODULES
-
-    def _find_roots(self) -> None:
-        for node in self._nodes:
-            if not isinstance(node, ast.Name | ast.Attribute | ast.Call) or isinstance(
-                getattr(node, "ctx", None), ast.Store | ast.Del
-            ):
-                continue
-            node_id = id(node)
-            qual = self.chain_qual(node)
-            if qual is None or not self.is_module(qual):
-                continue
-            parent = self.parent.get(node_id)
-            if isinstance(parent, ast.Attribute) and parent.value is node:
-                continue  # np.clip: what the rules are about
-            if (
-                isinstance(parent, ast.Call)
-                and isinstance(parent.func, ast.Name)
-                and parent.func.id in ("getattr", "hasattr")
-                and parent.func.id not in self.bound
-                and parent.args
-                and parent.args[0] is node
-            ):
-                continue  # getattr(np, "clip") is np.clip; a computed name is refused for the call
-            if (
-                isinstance(parent, ast.Call)
-                and isinstance(parent.func, ast.Name)
-                and parent.func.id in FORBIDDEN_BUILTINS
-                and (parent.func.id in _ALWAYS_FLAGGED or parent.func.id not in self.bound)
-            ):
-                continue  # vars(np), type(np): refused for the call already
-            self.roots[node_id] = node
-
-    def explain(self, steps: frozenset[_Step] | tuple[_Step, ...], expr: ast.AST | None = None) -> None:
-        """The roots inside these steps' values (and inside ``expr``) are explained by a finding."""
-        for node in [*(s.node for s in steps), *([expr] if expr is not None else [])]:
-            for n in ast.walk(node):
-                if id(n) in self.roots:
-                    self.explained.add(id(n))
-
-    def describe(self, expr: ast.expr, vals: _Vals) -> str:
-        """``"m is numpy (m = np, line 3): "`` when ``expr`` is a library value reached through an
-        alias, a container or a call; ``""`` when it is spelled from its import (``np``, ``np.lib``)."""
-        if self.chain_qual(expr) is not None and not any(chain for chain, _ in vals.values()):
-            return ""
-        quals = _quals(vals)
-        for _chain, steps in vals.values():
-            self.explain(steps)
-        self.explain((), expr)
-        what = _show(quals[0]) if len(quals) == 1 else "one of " + ", ".join(_show(q) for q in quals[:3])
-        chain = next((vals[k][0] for k in sorted(vals) if vals[k][0]), ())
-        how = f" ({'; '.join(f'{s.text}, line {s.lineno}' for s in chain)})" if chain else ""
-        verb = "is" if len(quals) == 1 else "may be"
-        text = self.text(expr, 40)
-        text = f"({text})" if isinstance(expr, ast.NamedExpr) else text
-        return f"{text} {verb} {what}{how}: "

@@ -5,7 +5,9 @@ A spec is one of:
 * a name: ``env`` (the env's own reward), a task's hand-shaped reward (``sparse``, ``hand``,
   ``potential``, ...), or a reward registered with :func:`reward` in this process;
 * a file: ``path/to/my_reward.py`` (its single ``@reward``-decorated function, or a function
-  named ``reward``) or ``path/to/my_reward.py:fn_name``;
+  named ``reward``) or ``path/to/my_reward.py:fn_name``. A file in the format LLM-written rewards
+  use (a ``compute_reward(s)`` and neither of those, like a search's ``best_reward.py``) runs
+  sandboxed, as ``llm:path/to/my_reward.py`` would (one line on stderr says so);
 * an expression over those: ``sparse + 0.1*hand``, ``norm(hand)``, ``norm(hand, reward)``,
   ``clip(hand, -1, 1)``, ``potential`` on any base via the task's ``HandReward(base=...)``.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib
 import importlib.util
 import sys
 from collections.abc import Callable
@@ -90,10 +93,7 @@ def resolve_reward(spec: str, task: Task) -> RewardSource:
     spec = spec.strip()
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in SPEC_PREFIXES:
-        import importlib
-
-        mod, _, fn = SPEC_PREFIXES[prefix].partition(":")
-        return getattr(importlib.import_module(mod), fn)(rest, task)
+        return _prefixed(prefix, rest, task)
     if not spec:
         raise RewardSpecError(f"empty reward spec; valid rewards for {task.id}: {', '.join(available_rewards(task))}")
     if _looks_like_file(spec):
@@ -103,6 +103,11 @@ def resolve_reward(spec: str, task: Task) -> RewardSource:
     except SyntaxError:
         raise RewardSpecError(_unknown(spec, task)) from None
     return _build(tree.body, task, spec)
+
+
+def _prefixed(prefix: str, rest: str, task: Task) -> RewardSource:
+    mod, _, fn = SPEC_PREFIXES[prefix].partition(":")
+    return getattr(importlib.import_module(mod), fn)(rest, task)
 
 
 def _looks_like_file(spec: str) -> bool:
@@ -204,6 +209,8 @@ def load_reward_file(spec: str, task: Task) -> RewardSource:
         compile(source_text, str(path), "exec")
     except SyntaxError as e:
         raise RewardSpecError(f"reward file {path}: syntax error at line {e.lineno}: {e.msg}") from None
+    if not attr and is_llm_format(source_text):
+        return _sandboxed_file(path_s, task)
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
     mod_name = f"rewardlab_user_{path.stem}_{digest}"
     mod_spec = importlib.util.spec_from_file_location(mod_name, path)
@@ -235,7 +242,8 @@ def load_reward_file(spec: str, task: Task) -> RewardSource:
         else:
             raise RewardSpecError(
                 f"reward file {path} defines no reward: decorate a function with @rewardlab.reward, "
-                f"name it 'reward', or pass '{path}:function'"
+                f"name it 'reward', or pass '{path}:function' (LLM-written code defining compute_reward(s) "
+                f"runs sandboxed as 'llm:{path}')"
             )
     if isinstance(obj, type) and issubclass(obj, RewardSource):
         obj = obj()
@@ -247,3 +255,46 @@ def load_reward_file(spec: str, task: Task) -> RewardSource:
     fr = FunctionReward(obj, name)
     fr.source_file = str(path.resolve())  # type: ignore[attr-defined]
     return fr
+
+
+def is_llm_format(source: str) -> bool:
+    """True for reward code in the format LLM-written rewards use (what the search writes to ``best_reward.py``):
+    a top-level ``def compute_reward`` and nothing this loader would take instead (no ``@reward``-decorated
+    function or class, nothing named ``reward``). Read with ``ast``: the code is not run."""
+    names: set[str] = set()
+    functions: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if any(_decorator_name(d) == "reward" for d in node.decorator_list):
+                return False
+            names.add(node.name)
+            if not isinstance(node, ast.ClassDef):
+                functions.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return "compute_reward" in functions and "reward" not in names
+
+
+def _decorator_name(node: ast.expr) -> str | None:
+    """``reward`` for ``@reward``, ``@rewardlab.reward`` and ``@rewardlab.reward("name", tasks=...)``."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else None
+
+
+_ANNOUNCED: set[str] = set()
+
+
+def _sandboxed_file(path: str, task: Task) -> RewardSource:
+    """An LLM-format reward file given as a plain file spec: run it as ``llm:FILE`` (sandboxed), saying so once."""
+    if path not in _ANNOUNCED:
+        _ANNOUNCED.add(path)
+        print(f"reward file {path} defines compute_reward(s) in the LLM reward format: running it sandboxed, "
+              f"as --reward llm:{path}", file=sys.stderr)
+    return _prefixed("llm", path, task)

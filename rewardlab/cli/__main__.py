@@ -1,0 +1,7 @@
+"""``python -m rewardlab.cli``: the ``rewardlab`` command."""
+
+import sys
+
+from rewardlab.cli.app import main
+
+sys.exit(main())
