@@ -6,7 +6,14 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+# Test tiers (markers in pyproject.toml): `make test` the default suite, which CI runs (no slow, no benchmark
+# tests; about 6 minutes), `make test-all` everything. A selection that collects no test (pytest's exit code 5) is an error, never a silent pass.
+PYTEST = $(BIN)/python -m pytest
+define pytest_tier
+	$(PYTEST) $(1) || { rc=$$?; [ $$rc -ne 5 ] || echo "make: pytest selected no tests ($(1))" >&2; exit $$rc; }
+endef
+
+.PHONY: setup demo test test-all lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +28,10 @@ demo: $(STAMP)
 	$(BIN)/rewardlab demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(call pytest_tier,)
+
+test-all: $(STAMP)
+	$(call pytest_tier,-m '')
 
 lint: $(STAMP)
 	$(BIN)/ruff check rewardlab envs agents llm_reward tests

@@ -9,10 +9,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from _util import wait_for
 
 import rewardlab
 from rewardlab.cli import main
@@ -144,12 +144,8 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     d = tmp_path / "default" / "CartPole-v1__hand__ppo__s0"
     # (the runner handles SIGINT itself, even when this test runs under a shell that ignores it)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if (d / "checkpoint" / "state.json").exists():
-            break
-        assert proc.poll() is None, "the run finished before it could be interrupted"
-        time.sleep(0.02)
+    assert wait_for(lambda: (d / "checkpoint" / "state.json").exists() or proc.poll() is not None, 120)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out, err)
