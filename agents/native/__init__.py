@@ -1,8 +1,10 @@
 """The lab's own torch agents: vectorized PPO (``ppo-native``) and SAC (``sac-native``).
 
-One file per algorithm (:mod:`agents.native.ppo`, :mod:`agents.native.sac`), CleanRL-clear, each
+One package per algorithm (:mod:`agents.native.ppo`, :mod:`agents.native.sac`), CleanRL-clear, each
 exposing the same four functions -- ``resolve``, ``build``, ``load``, ``describe`` -- which this
-backend dispatches to by agent name. Both train on any gymnasium vector env (numpy or torch arrays)
+backend dispatches to by agent name. What both share lives beside them: :mod:`~agents.native.presets`
+(typed configs, presets, overrides), :mod:`~agents.native.running` (running statistics) and
+:mod:`~agents.native.base` (the env boundary, training scalars, the checkpoint layout). Both train on any gymnasium vector env (numpy or torch arrays)
 through the lab's hooks (:class:`rewardlab.experiment.hooks.TrainHooks`).
 """
 

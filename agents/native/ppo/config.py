@@ -1,0 +1,104 @@
+"""``ppo-native``'s config: every hyperparameter in :class:`PPOConfig`, and :func:`resolve` (preset + overrides)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from gymnasium import spaces
+
+from agents.native.presets import PRESET_DIR, NativeConfig, resolve_config, tunable
+from rewardlab.experiment.agents import AgentError
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+
+    from envs.registry import Task
+
+PRESETS = PRESET_DIR / "ppo_native.yml"
+
+
+@dataclass
+class PPOConfig(NativeConfig):
+    """Every hyperparameter of ``ppo-native`` (the agent protocol's spec).
+
+    Steps are env transitions unless said otherwise; one rollout is ``n_steps`` vector steps of ``n_envs``
+    envs (``n_steps * n_envs`` transitions), split into ``n_minibatches`` per epoch.
+    """
+
+    name: str = "ppo-native"
+    task_id: str = ""
+    n_envs: int = 16  # parallel envs per vector step
+    n_timesteps: int | None = None  # the preset's budget; None: the task's budget rules
+    source: str = ""  # where the preset came from, e.g. "ppo_native.yml:CartPole-v1"
+    n_steps: int = 128  # vector steps per rollout (T)
+    n_epochs: int = 4  # passes over each rollout
+    n_minibatches: int = 4  # minibatches per epoch
+    learning_rate: float = 3e-4
+    anneal_lr: bool = False  # linear decay to 0 over the budget (learn()'s total_steps, counted from step 0)
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_coef: float = 0.2  # surrogate clipping epsilon
+    clip_vloss: bool = True  # clip the value update around the old values (by clip_coef)
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0
+    max_grad_norm: float = 0.5
+    norm_adv: bool = True  # normalise advantages per minibatch
+    target_kl: float | None = None  # stop the epochs early when the approximate KL exceeds it
+    hidden: tuple[int, ...] = (64, 64)  # hidden layer widths of actor and critic (tanh)
+    log_std_init: float = 0.0  # Box actions: initial log-std of the Gaussian
+    norm_obs: bool = False  # running mean/var observation normalisation
+    clip_obs: float = 10.0
+    norm_reward: bool = False  # divide rewards by the running std of the discounted return
+    clip_reward: float = 10.0
+    log_interval: int = 10_000  # transitions between training scalars in TensorBoard
+    overrides: dict[str, Any] = field(default_factory=dict)  # the key=value overrides applied
+
+
+# Fields a preset or override may set (the rest is bookkeeping).
+TUNABLE = tunable(PPOConfig)
+
+
+def _check(cfg: PPOConfig) -> PPOConfig:
+    bad = []
+    if cfg.n_envs < 1:
+        bad.append("n_envs >= 1")
+    if cfg.n_steps < 1:
+        bad.append("n_steps >= 1")
+    if cfg.n_epochs < 1:
+        bad.append("n_epochs >= 1")
+    if not 1 <= cfg.n_minibatches <= cfg.n_envs * cfg.n_steps:
+        bad.append("1 <= n_minibatches <= n_envs * n_steps")
+    if not cfg.learning_rate > 0:
+        bad.append("learning_rate > 0")
+    if not 0.0 <= cfg.gamma <= 1.0:
+        bad.append("0 <= gamma <= 1")
+    if not 0.0 <= cfg.gae_lambda <= 1.0:
+        bad.append("0 <= gae_lambda <= 1")
+    if not cfg.clip_coef > 0:
+        bad.append("clip_coef > 0")
+    if not cfg.max_grad_norm > 0:
+        bad.append("max_grad_norm > 0")
+    if cfg.target_kl is not None and not cfg.target_kl > 0:
+        bad.append("target_kl > 0 (or none)")
+    if not (cfg.clip_obs > 0 and cfg.clip_reward > 0):
+        bad.append("clip_obs, clip_reward > 0")
+    if cfg.n_timesteps is not None and cfg.n_timesteps < 1:
+        bad.append("n_timesteps >= 1 (or null)")
+    if bad:
+        raise AgentError(f"ppo-native: need {', '.join(bad)}")
+    return cfg
+
+
+def resolve(name: str, task: Task, overrides: list[str], action_space: gym.Space) -> PPOConfig:
+    """The preset for ``task`` (by task id, then family, then default) with ``key=value`` overrides."""
+    if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
+        raise AgentError(
+            f"{name} acts in Discrete and Box action spaces; task {task.id} has {type(action_space).__name__}"
+        )
+    if isinstance(action_space, spaces.Box) and not (
+        np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))
+    ):
+        raise AgentError(f"{name} clips actions to the bounds; task {task.id} has an unbounded Box action space")
+    return _check(resolve_config(PPOConfig, "ppo-native", PRESETS, name, task, overrides))
