@@ -6,9 +6,12 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Test tiers (markers in pyproject.toml): `make test` the default suite, which CI runs (no slow, no benchmark
-# tests; about 6 minutes), `make test-all` everything. A selection that collects no test (pytest's exit code 5) is an error, never a silent pass.
+# Test tiers (markers in pyproject.toml): plain `pytest` the quick default suite (no slow, no benchmark tests);
+# `make test`, the README's command and what CI runs (.ci/run), the default suite plus the slow tests that guard
+# the user's data (data_safety: kill -9, Ctrl-C, crash and resume); `make test-all` everything, benchmarks too.
+# A selection that collects no test (pytest's exit code 5) is an error, never a silent pass.
 PYTEST = $(BIN)/python -m pytest
+TEST_MARKERS = (not slow and not benchmark) or data_safety
 define pytest_tier
 	$(PYTEST) $(1) || { rc=$$?; [ $$rc -ne 5 ] || echo "make: pytest selected no tests ($(1))" >&2; exit $$rc; }
 endef
@@ -28,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/rewardlab demo
 
 test: $(STAMP)
-	$(call pytest_tier,)
+	$(call pytest_tier,-m '$(TEST_MARKERS)')
 
 test-all: $(STAMP)
 	$(call pytest_tier,-m '')

@@ -30,6 +30,7 @@ def test_unreached_target_counts_as_a_miss_and_full_budget_trains_it_all():
     assert s["reached"] == "0/2" and s["median_time_to_target_s"] == float("inf")
 
 
+@pytest.mark.slow
 def test_cli_writes_json_and_rejects_bad_agents(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     out = tmp_path / "bt.json"
     code = main(["bench", "train", "--tasks", "CartPole-v1", "--agents", "ppo", "--seeds", "1", "--reward", "env",

@@ -84,6 +84,7 @@ def test_grid_runs_once_and_is_idempotent(tmp_path: Path) -> None:
         compare(changed, executor="serial", runs_dir=tmp_path, progress=False)
 
 
+@pytest.mark.data_safety
 def test_a_crashing_run_is_recorded_and_the_grid_continues(tmp_path: Path) -> None:
     bad = tmp_path / "boom.py"
     bad.write_text("def reward(s):\n    raise RuntimeError('boom at step')\n")
@@ -101,6 +102,7 @@ def test_a_crashing_run_is_recorded_and_the_grid_continues(tmp_path: Path) -> No
     assert [r.status for r in retried.results] == ["failed"]
 
 
+@pytest.mark.slow
 def test_local_pool_runs_in_parallel_and_matches_serial(tmp_path: Path) -> None:
     spec = parse_spec({**BASE, "seeds": 1})
     serial = compare(spec, executor="serial", runs_dir=tmp_path / "s", progress=False)
@@ -109,6 +111,8 @@ def test_local_pool_runs_in_parallel_and_matches_serial(tmp_path: Path) -> None:
     assert fits(serial) == fits(pool)
 
 
+@pytest.mark.slow
+@pytest.mark.data_safety
 def test_kill_minus_9_mid_grid_then_rerun_gives_one_result_per_run(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, """
         name = "k9"
@@ -146,6 +150,7 @@ def test_kill_minus_9_mid_grid_then_rerun_gives_one_result_per_run(tmp_path: Pat
         assert steps == sorted(set(steps)), d
 
 
+@pytest.mark.slow
 def test_ray_executor_matches_the_local_pool(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     spec = parse_spec({**BASE, "seeds": 1})

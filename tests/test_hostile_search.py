@@ -37,6 +37,10 @@ import pytest
 from llm_reward.search import SearchConfig, search
 from llm_reward.testing import ScriptedChatServer
 
+# about a minute (the whole corpus through a real search): slow, and run by `make test` for what it guards, the
+# files outside the run dir and the secrets
+pytestmark = [pytest.mark.slow, pytest.mark.data_safety]
+
 HOSTILE = Path(__file__).parent / "hostile"
 PROGRAMS = sorted(HOSTILE.glob("*.py"))
 NOBODY = 65534

@@ -50,6 +50,7 @@ def _pendulum_reward(obs: np.ndarray, torque: np.ndarray) -> np.ndarray:
 # --- learning ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_pendulum_improves_quickly():
     agent = _agent(8, [])
     before = _eval(agent)

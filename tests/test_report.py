@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from rewardlab.analysis.aggregate import load_runs
+from rewardlab.cli import main
 from rewardlab.experiment.store import RunDir
 from rewardlab.report import fmt, fmt_ci, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-REPO = Path(__file__).resolve().parents[1]
 TASKS = {"TaskA": ("reached (0/1)", 1.0), "TaskB": ("m", 150.0)}
 STEPS, WINDOW, EVAL_EVERY = 120_000, 2_000, 20_000
 
@@ -254,11 +254,15 @@ def test_number_formatting() -> None:
     assert fmt_ci(0.5, [None, None]) == "0.500"
 
 
-@pytest.mark.skipif(not (REPO / "runs" / "demo").is_dir(), reason="runs/demo has not been generated")
-def test_report_on_the_demo_experiment(tmp_path: Path) -> None:
-    paths = write_report(REPO / "runs" / "demo", tmp_path / "report")
+def test_report_on_the_demo_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The report of a real experiment the test makes: `rewardlab demo` (its three rewards) at a tiny budget."""
+    runs = tmp_path / "runs"
+    assert main(["demo", "--steps", "512", "--seeds", "1", "--no-progress", "--runs-dir", str(runs)]) == 0
+    assert "runs written under" in capsys.readouterr().out
+    paths = write_report(runs / "demo", tmp_path / "report")
     for key in ("learning_curves", "aggregate", "reward_vs_fitness"):
         assert paths[key].read_bytes().startswith(PNG_MAGIC)
     md = paths["markdown"].read_text()
-    assert "| MountainCar-v0 | hand | ppo |" in md
+    for reward in ("sparse", "env", "hand"):
+        assert f"| MountainCar-v0 | {reward} | ppo |" in md
     _strict_json(paths["json"].read_text())

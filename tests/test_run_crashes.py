@@ -63,6 +63,8 @@ CRASHES = {
 }
 
 
+@pytest.mark.slow
+@pytest.mark.data_safety
 @pytest.mark.parametrize("point", list(CRASHES))
 def test_a_crash_at_each_finishing_point_resumes_to_one_clean_finished_run(tmp_path: Path, point: str) -> None:
     code = (

@@ -61,6 +61,7 @@ def test_run_writes_the_full_run_directory(tmp_path: Path) -> None:
     assert {"fitness/train", "return/env", "return/shaped", "reward/upright", "fitness/eval"} <= tags
 
 
+@pytest.mark.data_safety
 def test_finished_run_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rewardlab.run("CartPole-v1", reward="env", agent="ppo", steps=512, seed=1, runs_dir=tmp_path, **FAST)
     d = tmp_path / "default" / "CartPole-v1__env__ppo__s1"
@@ -136,6 +137,8 @@ def test_runs_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert res.path == tmp_path / "envroot" / "exp1" / "CartPole-v1__sparse__ppo__s0"
 
 
+@pytest.mark.slow
+@pytest.mark.data_safety
 def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
     """SIGINT mid-run: exit 130, status interrupted with a checkpoint; the same command resumes."""
     cmd = [sys.executable, "-m", "rewardlab.cli", "run", "--task", "CartPole-v1", "--reward", "hand",
@@ -166,6 +169,7 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
     assert s["steps"] == 40000  # a resumed run trains exactly its budget
 
 
+@pytest.mark.data_safety
 def test_crash_between_final_eval_and_summary_resumes_to_one_final_row(tmp_path: Path) -> None:
     """kill -9 (os._exit) right after the final evaluation row is written, before the summary: the re-run
     resumes from the checkpoint taken at the last step (2040 = 10 x 204) and ends with exactly one final evaluation and exactly its budget."""

@@ -27,6 +27,7 @@ SMALL = dict(task="CartPole-v1", iterations=2, samples=2, steps=1024, retrain_to
              executor="serial", eval_every=-1, final_episodes=2, n_transitions=64)
 
 
+@pytest.mark.data_safety
 def test_mutation_search_persists_everything_and_resumes(tmp_path: Path) -> None:
     lib = tmp_path / "library.jsonl"
     st = search(SearchConfig(**SMALL, fewshot_library=str(lib)), runs_dir=tmp_path, log=lambda m: None)
@@ -60,6 +61,7 @@ def test_mutation_search_persists_everything_and_resumes(tmp_path: Path) -> None
     assert len([p for p in sdir.iterdir() if (p / "status.json").exists()]) == n_runs
 
 
+@pytest.mark.slow
 def test_live_server_with_faults_then_replay_without_network(tmp_path: Path) -> None:
     faults = {1: "429", 2: "500", 3: "malformed", 5: "timeout"}
     with ScriptedChatServer([GOOD, BROKEN], faults=faults) as server:
@@ -111,6 +113,7 @@ def test_bad_hyperparameter_is_refused_before_anything_is_written(tmp_path: Path
     assert not (tmp_path / "search__CartPole-v1__mutation").exists()
 
 
+@pytest.mark.slow
 def test_a_second_search_with_the_same_settings_reuses_the_baseline_runs(tmp_path: Path) -> None:
     one = {**SMALL, "iterations": 1, "samples": 1}
     a = search(SearchConfig(**one, name="a"), runs_dir=tmp_path, log=lambda m: None)

@@ -65,6 +65,7 @@ def _usage_keys(u: dict) -> dict:
     return {k: u[k] for k in ("calls", "samples", "prompt_tokens", "completion_tokens", "total_tokens")}
 
 
+@pytest.mark.data_safety
 def test_the_bill_is_summed_over_every_invocation_interrupted_resumed_and_rerun(tmp_path: Path) -> None:
     sdir = tmp_path / "search__CartPole-v1__openai"
     state = sdir / "search.json"

@@ -141,6 +141,8 @@ def test_shipped_fixture_cassette_runs_offline_and_is_labelled(tmp_path: Path, m
         search(SearchConfig(**{**cfg.__dict__, "cassette": "shipped:nope", "name": "x"}), runs_dir=tmp_path, **QUIET)
 
 
+@pytest.mark.slow
+@pytest.mark.data_safety
 def test_kill_9_mid_search_resumes_without_repeating_a_call(tmp_path: Path) -> None:
     """SIGKILL while iteration 1 trains; the re-run asks the server nothing it asked before (the cassette has
     every earlier answer, and validated candidates are not regenerated), and every candidate has one run."""
