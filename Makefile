@@ -16,7 +16,7 @@ define pytest_tier
 	$(PYTEST) $(1) || { rc=$$?; [ $$rc -ne 5 ] || echo "make: pytest selected no tests ($(1))" >&2; exit $$rc; }
 endef
 
-.PHONY: setup demo test test-all lint bench clean
+.PHONY: setup demo test test-all lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check rewardlab envs agents llm_reward tests
+
+# mypy on the lab core and the worlds (files and settings: [tool.mypy] in pyproject.toml)
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 bench: $(STAMP)
 	$(BIN)/rewardlab bench wrapper --out docs/benchmarks/wrapper_overhead.json

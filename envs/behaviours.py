@@ -62,6 +62,11 @@ def completed_backflips(torso_angle: Any) -> Any:
     return np.floor(np.maximum(-torso_angle, 0.0) / TWO_PI)
 
 
+def _backflip_sparse(s: Any) -> dict[str, Any]:
+    """1 each time another backward turn completes (-1 if one is undone)."""
+    return {"flip": completed_backflips(s.torso_angle) - completed_backflips(s.prev.torso_angle)}
+
+
 def _backflip_hand(s: Any) -> dict[str, Any]:
     """Backward pitch rate, height off the ground, torque cost."""
     return {
@@ -95,7 +100,7 @@ HALF_CHEETAH_BACKFLIP = Task(
     rewards={
         "sparse": HandReward(
             "1 each time another backward turn completes (-1 if one is undone)",
-            components=lambda s: {"flip": completed_backflips(s.torso_angle) - completed_backflips(s.prev.torso_angle)},
+            components=_backflip_sparse,
         ),
         "hand": HandReward("backward spin rate + lift + torque cost", components=_backflip_hand),
     },

@@ -113,8 +113,9 @@ class MiniGridInfo(InfoFields, gym.utils.RecordConstructorArgs):
 
     def _locate(self, u: Any) -> dict[str, Any]:
         grid = u.grid
-        goal = key = None
-        doors = []
+        goal: tuple[int, ...] | None = None
+        key: tuple[Any, tuple[int, int]] | None = None
+        doors: list[tuple[Any, tuple[int, int]]] = []
         for i, obj in enumerate(grid.grid):
             if obj is None:
                 continue
@@ -355,7 +356,7 @@ def _task(
     lava: bool = False,
     target: str = "goal",
 ) -> Task:
-    info_keys = BASE_INFO_KEYS
+    info_keys: tuple[str, ...] = BASE_INFO_KEYS
     if lava:
         info_keys += ("in_lava",)
     if key:

@@ -34,6 +34,8 @@ class StateView:
         self._fields = fields
         self._units = units or {}
         # the previous state's view may be given lazily: most rewards never read it
+        self._prev: StateView | None
+        self._prev_fn: Callable[[], StateView] | None
         if callable(prev) and not isinstance(prev, StateView):
             self._prev, self._prev_fn = None, prev
         else:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -199,18 +201,14 @@ def env_rates(
     }
     for b in backends:
         source = resolve_reward(reward, task)
+        make_raw: Callable[[], Any]
         if b == "gym":
-
-            def make_raw() -> Any:
-                return SyncVectorEnv([task.make_env for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
-
+            make_raw = partial(SyncVectorEnv, [task.make_env] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
             bdev = None
         else:
             backend = "numpy" if b == "batched" else "torch"
             bdev = dev if b == "torch" else None
-
-            def make_raw(backend: str = backend, bdev: Any = bdev) -> Any:
-                return make_batched(task.id, n_envs, backend, device=bdev)
+            make_raw = partial(make_batched, task.id, n_envs, backend, device=bdev)
 
         probe = make_raw()
         actions = _actions(probe.action_space, n_envs, 64, "torch" if b == "torch" else "numpy", bdev)

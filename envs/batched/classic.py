@@ -253,10 +253,14 @@ class BatchedAcrobot(BatchedEnv):
         # rk4(self._dsdt, s_augmented, [0, dt]) with the torque held constant
         dt = self.dt - 0
         dt2 = dt / 2.0
+
+        def ahead(k: tuple[Any, Any, Any, Any], h: float) -> tuple[Any, Any, Any, Any]:
+            return y0[0] + h * k[0], y0[1] + h * k[1], y0[2] + h * k[2], y0[3] + h * k[3]
+
         k1 = self._dsdt(*y0, torque)
-        k2 = self._dsdt(*(y + dt2 * k for y, k in zip(y0, k1, strict=True)), torque)
-        k3 = self._dsdt(*(y + dt2 * k for y, k in zip(y0, k2, strict=True)), torque)
-        k4 = self._dsdt(*(y + dt * k for y, k in zip(y0, k3, strict=True)), torque)
+        k2 = self._dsdt(*ahead(k1, dt2), torque)
+        k3 = self._dsdt(*ahead(k2, dt2), torque)
+        k4 = self._dsdt(*ahead(k3, dt), torque)
         ns = [y + dt / 6.0 * (a + 2 * b + 2 * c + d) for y, a, b, c, d in zip(y0, k1, k2, k3, k4, strict=True)]
         ns[0] = self._wrap(ns[0], -pi, pi)
         ns[1] = self._wrap(ns[1], -pi, pi)

@@ -26,8 +26,8 @@ one contiguous row; :meth:`get_state` and :meth:`set_state` speak ``(n, state_di
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, cast
 
 import gymnasium as gym
 import numpy as np
@@ -44,6 +44,13 @@ class ArrayNamespace:
     follow the same promotion rules (Python scalars are weak), so dynamics written with them
     and these functions compute the same thing in either.
     """
+
+    cos: Callable[..., Any]
+    sin: Callable[..., Any]
+    clip: Callable[..., Any]
+    where: Callable[..., Any]
+    ceil: Callable[..., Any]
+    stack: Callable[..., Any]
 
     def __init__(self, backend: str) -> None:
         self.backend = backend
@@ -115,7 +122,15 @@ class BatchedEnv(VectorEnv):
     gym_single_observation_space: gym.spaces.Box
     gym_single_action_space: gym.spaces.Space
 
-    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    # gymnasium annotates ``metadata`` as an instance attribute; it is a per-class constant, as in gymnasium's own envs
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}  # type: ignore[misc]
+
+    # by backend: numpy arrays and a numpy Generator, or tensors on ``device`` and a torch Generator
+    device: Any
+    _dtype: Any
+    _rng: Any
+    _state: Any
+    _elapsed: Any
 
     def __init__(
         self,
@@ -306,6 +321,7 @@ class BatchedEnv(VectorEnv):
 
     def _check_action(self, actions: Any) -> Any:
         n = self.num_envs
+        a: Any  # a numpy array or a tensor, by backend
         if self.backend == "numpy":
             if self._discrete:
                 a = np.asarray(actions)
@@ -316,7 +332,7 @@ class BatchedEnv(VectorEnv):
                         a = a.astype(np.int64)
                     else:
                         raise ValueError(f"{self.task_id}: discrete actions must be integers, got dtype {a.dtype}")
-                k = self.single_action_space.n
+                k = cast(gym.spaces.Discrete, self.single_action_space).n
                 if a.min() < 0 or a.max() >= k:
                     raise ValueError(
                         f"{self.task_id}: actions must be in [0, {k}), got values in [{a.min()}, {a.max()}]"
@@ -339,7 +355,7 @@ class BatchedEnv(VectorEnv):
             if a.is_floating_point() or a.dtype == torch.bool:
                 raise ValueError(f"{self.task_id}: discrete actions must be integers, got dtype {a.dtype}")
             if not self._sync_free:  # value check only where it costs no device sync
-                k = self.single_action_space.n
+                k = cast(gym.spaces.Discrete, self.single_action_space).n
                 if bool((a < 0).any()) or bool((a >= k).any()):
                     raise ValueError(f"{self.task_id}: actions must be in [0, {k})")
             return a
@@ -396,6 +412,7 @@ class BatchedEnv(VectorEnv):
             the counters are left as they are when omitted.
         """
         n = self.num_envs
+        s: Any  # a numpy array or a tensor, by backend
         if self.backend == "numpy":
             s = np.asarray(state, dtype=np.float64)
             if s.shape != (n, self.state_dim):

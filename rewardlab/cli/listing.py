@@ -76,7 +76,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
         except ValueError as e:  # a registered backend that cannot load here
             table.add_row(name, "-", "-", f"[dim]unavailable: {escape(str(e))}[/dim]", "-")
             continue
-        if task is not None:
+        if task is not None and env is not None:
             try:
                 spec = resolve_agent(name, task, [], action_space=env.action_space)
                 table.add_row(name, d.get("backend", "-"), d.get("actions", "-"), spec.source, str(spec.n_envs))

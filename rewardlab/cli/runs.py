@@ -129,10 +129,10 @@ def _print_table(results: dict[str, list[dict[str, Any]]], task: str) -> None:
 def _median_steps(vals: list[int | None]) -> str:
     import numpy as np
 
-    if not vals or any(v is None for v in vals):
-        reached = sum(v is not None for v in vals)
-        return f"never ({reached}/{len(vals)} seeds)" if reached else "never"
-    return f"{int(np.median(vals)):,}"
+    reached = [v for v in vals if v is not None]
+    if not vals or len(reached) < len(vals):
+        return f"never ({len(reached)}/{len(vals)} seeds)" if reached else "never"
+    return f"{int(np.median(reached)):,}"
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -187,8 +187,7 @@ class Rollout:
         if not parts:
             raise ValueError("nothing to concatenate")
 
-        def cat(get: Callable[[Rollout], Any]) -> Any:
-            vals = [get(p) for p in parts]
+        def cat(vals: list[Any]) -> Any:
             if vals[0] is None:
                 return None
             if is_torch(vals[0]):
@@ -197,22 +196,25 @@ class Rollout:
                 return torch.cat(vals)
             return np.concatenate(vals)
 
+        def each(get: Callable[[Rollout], dict[str, Array]]) -> dict[str, Array]:
+            return {k: cat([get(p)[k] for p in parts]) for k in get(parts[0])}
+
         first = parts[0]
         return Rollout(
-            cat(lambda p: p.obs),
-            cat(lambda p: p.action),
-            cat(lambda p: p.next_obs),
-            cat(lambda p: p.env_reward),
-            cat(lambda p: p.terminated),
-            cat(lambda p: p.truncated),
-            cat(lambda p: p.reward),
-            {k: cat(lambda p, k=k: p.components[k]) for k in first.components},
-            {k: cat(lambda p, k=k: p.info[k]) for k in first.info},
-            cat(lambda p: p.valid) if first.valid is not None else None,
-            {k: cat(lambda p, k=k: p.extras[k]) for k in first.extras},
+            cat([p.obs for p in parts]),
+            cat([p.action for p in parts]),
+            cat([p.next_obs for p in parts]),
+            cat([p.env_reward for p in parts]),
+            cat([p.terminated for p in parts]),
+            cat([p.truncated for p in parts]),
+            cat([p.reward for p in parts]),
+            each(lambda p: p.components),
+            each(lambda p: p.info),
+            cat([p.valid for p in parts]) if first.valid is not None else None,
+            each(lambda p: p.extras),
             first.t0,
-            {k: cat(lambda p, k=k: p.prev_info[k]) for k in first.prev_info},
-            cat(lambda p: p.step) if first.step is not None else None,
+            each(lambda p: p.prev_info),
+            cat([p.step for p in parts]) if first.step is not None else None,
         )
 
 

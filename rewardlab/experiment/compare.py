@@ -56,7 +56,8 @@ def compare(
         res.left = {s: [c.run_id or "" for c, st in zip(plan.runs, states, strict=True) if st == s] for s in ("todo", "failed", "interrupted", "busy")}
         return res
     exp_dir = bind_experiment(gs, runs_dir, fresh=fresh)
-    todo, left = [], {"failed": [], "interrupted": [], "busy": []}
+    todo = []
+    left: dict[str, list[str]] = {"failed": [], "interrupted": [], "busy": []}
     done_before = 0
     for c in plan.runs:
         st = run_state(c, rd)

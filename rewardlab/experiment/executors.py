@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from typing import Any
@@ -138,7 +138,7 @@ class LocalExecutor:
         pool = self._get_pool()
         broken = False
         try:
-            pending = {}
+            pending: dict[Future[Any], str] = {}
             queue = list(jobs)
             while queue or pending:
                 while queue and len(pending) < self.workers:

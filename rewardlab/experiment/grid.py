@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +101,10 @@ def load_spec(path: str | Path) -> GridSpec:
     text = p.read_text()
     try:
         if p.suffix == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # Python 3.10: the tomli backport, where installed
+                import tomli as tomllib
 
             raw = tomllib.loads(text)
         elif p.suffix in (".yml", ".yaml"):

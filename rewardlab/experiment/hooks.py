@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.data.rollout import Episode, Relabel, Rollout
-from rewardlab.rewards.base import RewardError, RewardSource, is_torch
+from rewardlab.rewards.base import Array, RewardError, RewardSource, is_torch
 
 
 def _np(x: Any) -> np.ndarray:
@@ -136,10 +136,15 @@ class TrainHooks:
     def _gather(self, env: int, start: int, stop: int) -> Episode:
         pieces = [h for h in self._history if h.t0 < stop and h.t0 + h.T > start]
 
-        def cat(get: Callable[[Rollout], np.ndarray]) -> np.ndarray:
-            return np.concatenate([get(h)[max(start - h.t0, 0) : min(stop - h.t0, h.T), env] for h in pieces])
+        def rows(a: Array, h: Rollout) -> np.ndarray:
+            return _np(a[max(start - h.t0, 0) : min(stop - h.t0, h.T), env])  # history is numpy: no copy
 
-        first = pieces[0]
+        def cat(get: Callable[[Rollout], Array]) -> np.ndarray:
+            return np.concatenate([rows(get(h), h) for h in pieces])
+
+        def each(get: Callable[[Rollout], dict[str, Array]]) -> dict[str, np.ndarray]:
+            return {k: np.concatenate([rows(get(h)[k], h) for h in pieces]) for k in get(pieces[0])}
+
         return Episode(
             env=env,
             start=start,
@@ -150,8 +155,8 @@ class TrainHooks:
             terminated=cat(lambda h: h.terminated),
             truncated=cat(lambda h: h.truncated),
             reward=cat(lambda h: h.reward),
-            components={k: cat(lambda h, k=k: h.components[k]) for k in first.components},
-            info={k: cat(lambda h, k=k: h.info[k]) for k in first.info},
+            components=each(lambda h: h.components),
+            info=each(lambda h: h.info),
         )
 
     def rescore(self, batch: Any) -> np.ndarray | None:

@@ -183,7 +183,7 @@ def run_config(
     if status is not None:
         if status["state"] == "done" and not overwrite:
             raise RunExistsError(
-                f"{run_dir.path} already holds a finished run (fitness {run_dir.summary() and run_dir.summary().get('fitness_mean')}). "
+                f"{run_dir.path} already holds a finished run (fitness {(run_dir.summary() or {}).get('fitness_mean')}). "
                 "Use another --run-id/--experiment, or --overwrite to replace it."
             )
         if status["state"] == "running" and _pid_alive(status.get("pid")) and status.get("pid") != os.getpid():

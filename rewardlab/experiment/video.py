@@ -69,7 +69,10 @@ def record_rollout(
     try:
         while True:
             if steps % frame_skip == 0 and len(frames) < max_frames:
-                frames.append(_frame(venv.render()[0], width))
+                rendered = venv.render()
+                if rendered is None:
+                    raise VideoError(f"{task.id} rendered nothing")
+                frames.append(_frame(rendered[0], width))
             obs, _, term, trunc, _ = venv.step(agent.act(obs, deterministic=True))
             steps += 1
             if term[0] or trunc[0]:
@@ -96,5 +99,5 @@ def _frame(rgb: Any, width: int) -> Any:
     a = np.asarray(rgb, dtype=np.uint8)
     img = Image.fromarray(a)
     if img.width != width:
-        img = img.resize((width, max(1, round(img.height * width / img.width))), Image.BILINEAR)
-    return img.convert("P", palette=Image.ADAPTIVE, colors=128)
+        img = img.resize((width, max(1, round(img.height * width / img.width))), Image.Resampling.BILINEAR)
+    return img.convert("P", palette=Image.Palette.ADAPTIVE, colors=128)

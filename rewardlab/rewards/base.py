@@ -10,16 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from envs.state_view import StateView
 
-Array = Any  # np.ndarray | torch.Tensor, leading dim n_envs
+if TYPE_CHECKING:  # torch is imported lazily: ``import rewardlab`` stays light
+    import torch
+    from typing_extensions import TypeIs
+
+    from rewardlab.data.rollout import Episode, Rollout
+
+#: An array over the vector of envs (leading dim ``n_envs``, or ``(T, n_envs)`` in a rollout):
+#: numpy on the CPU, a torch tensor on the batch's device.
+Array: TypeAlias = "np.ndarray | torch.Tensor"
 
 
-def is_torch(x: Any) -> bool:
+def is_torch(x: object) -> TypeIs[torch.Tensor]:
+    """True for a torch tensor (checked without importing torch)."""
     t = type(x)
     return t is not np.ndarray and t.__module__.startswith("torch")
 
@@ -85,8 +94,8 @@ class RewardSource:
     def compute(self, batch: TransitionBatch) -> RewardTerms:
         raise NotImplementedError
 
-    def update(self, *args: Any, **kwargs: Any) -> dict[str, float]:
-        """Learn from collected experience; returns training statistics."""
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        """Learn from a collected :class:`~rewardlab.data.Rollout`; returns training statistics."""
         return {}
 
     # -- the training loop's rollout and episode hooks (see DESIGN.md, "The training contract") --------
@@ -95,7 +104,7 @@ class RewardSource:
         """True when :meth:`on_rollout` must be called on every rollout (learned and rollout-level sources)."""
         return any(c.wants_rollout() for c in self.children())
 
-    def on_rollout(self, rollout: Any) -> RewardTerms | None:
+    def on_rollout(self, rollout: Rollout) -> RewardTerms | None:
         """Called once per collected :class:`~rewardlab.data.Rollout`, *before* returns and advantages.
 
         A learned source updates itself here (``update(rollout)``); a rollout-level source returns terms
@@ -121,7 +130,7 @@ class RewardSource:
         """True for episode-level sources (credit redistribution): :meth:`relabel` sees every finished episode."""
         return any(c.wants_episodes() for c in self.children())
 
-    def relabel(self, episodes: list[Any]) -> list[Array] | None:
+    def relabel(self, episodes: list[Episode]) -> list[Array] | None:
         """New per-step rewards for finished :class:`~rewardlab.data.Episode` s, one ``(L,)`` array each,
         replacing what the agent would learn from those steps; ``None`` leaves them as they are."""
         for c in self.children():
@@ -197,7 +206,7 @@ class WeightedSum(RewardSource):
                 flat.extend((w * w2, s2) for w2, s2 in s.terms)
             else:
                 flat.append((float(w), s))
-        self.terms = flat
+        self.terms: list[tuple[float, RewardSource]] = flat
         self.name = "+".join(_fmt(w, s.name) for w, s in flat).replace("+-", "-")
         self.needs_state = any(s.needs_state for _, s in flat)
 
@@ -205,7 +214,7 @@ class WeightedSum(RewardSource):
         return [s for _, s in self.terms]
 
     def compute(self, batch: TransitionBatch) -> RewardTerms:
-        total = None
+        total: Array | None = None
         comps: dict[str, Any] = {}
         for i, (w, s) in enumerate(self.terms):
             t = s.compute(batch)
@@ -215,10 +224,11 @@ class WeightedSum(RewardSource):
             for k, v in t.components.items():
                 key = k if k.startswith(prefix + ".") or k == prefix else f"{prefix}.{k}"
                 comps[key] = v * w if w != 1.0 else v
+        assert total is not None  # __init__ refuses an empty sum
         return RewardTerms(total, comps)
 
-    def on_rollout(self, rollout: Any) -> RewardTerms | None:
-        total = None
+    def on_rollout(self, rollout: Rollout) -> RewardTerms | None:
+        total: Array | None = None
         comps: dict[str, Any] = {}
         for w, s in self.terms:
             if not s.wants_rollout() or (t := s.on_rollout(rollout)) is None:
@@ -251,7 +261,7 @@ class Scale(RewardSource):
         t = self.source.compute(batch)
         return RewardTerms(t.total * self.c, {k: v * self.c for k, v in t.components.items()})
 
-    def on_rollout(self, rollout: Any) -> RewardTerms | None:
+    def on_rollout(self, rollout: Rollout) -> RewardTerms | None:
         t = self.source.on_rollout(rollout) if self.source.wants_rollout() else None
         return None if t is None else RewardTerms(t.total * self.c, {k: v * self.c for k, v in t.components.items()})
 
@@ -299,7 +309,7 @@ class FunctionReward(RewardSource):
 
     def __init__(self, fn: Any, name: str | None = None, description: str = "") -> None:
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "reward")
+        self.name = name or str(getattr(fn, "__name__", "reward"))
         self.description = description or (fn.__doc__ or "").strip().split("\n")[0]
         self._keys: tuple[str, ...] | None = None
 

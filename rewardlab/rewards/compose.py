@@ -86,8 +86,8 @@ class RunningNorm(RewardSource):
 
     def compute(self, batch: TransitionBatch) -> RewardTerms:
         t = self.source.compute(batch)
-        torch_in = is_torch(t.total)
-        r = t.total.detach().cpu().numpy() if torch_in else np.asarray(t.total, dtype=np.float64)
+        total = t.total
+        r = total.detach().cpu().numpy() if is_torch(total) else np.asarray(total, dtype=np.float64)
         valid = np.ones(r.shape, bool) if batch.valid is None else _np(batch.valid)
         if self.mode == "return":
             if self._ret is None or self._ret.shape != r.shape:
@@ -103,10 +103,10 @@ class RunningNorm(RewardSource):
             out = (r - self.mean) / np.sqrt(self.var + self.eps)
         if self.clip is not None:
             out = np.clip(out, -self.clip, self.clip)
-        if torch_in:
+        if is_torch(total):
             import torch
 
-            out = torch.as_tensor(out, dtype=t.total.dtype, device=t.total.device)
+            return RewardTerms(torch.as_tensor(out, dtype=total.dtype, device=total.device), t.components)
         return RewardTerms(out, t.components)
 
     def state_dict(self) -> dict[str, Any]:
@@ -157,7 +157,9 @@ class PotentialShaping(RewardSource):
         phi_prev = self.potential(s.prev)
         term = batch.terminated
         if is_torch(phi_next):
-            phi_next = phi_next * (~term.bool()).to(phi_next.dtype)
+            import torch
+
+            phi_next = phi_next * (~torch.as_tensor(term, device=phi_next.device).bool()).to(phi_next.dtype)
         else:
             phi_next = np.where(term, 0.0, phi_next)
         shaping = self.gamma * phi_next - phi_prev

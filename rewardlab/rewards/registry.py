@@ -163,7 +163,7 @@ def number(n: ast.expr) -> float:
     """The value of a literal accepted by :func:`is_number`."""
     if isinstance(n, ast.UnaryOp):
         return -number(n.operand)
-    assert isinstance(n, ast.Constant)
+    assert isinstance(n, ast.Constant) and isinstance(n.value, int | float)
     return float(n.value)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
@@ -41,6 +41,32 @@ def check_vec(vec: str, task: Task | str) -> None:
         )
 
 
+@overload
+def make_vector_env(
+    task: Task,
+    n_envs: int,
+    source: RewardSource,
+    autoreset_mode: AutoresetMode = ...,
+    *,
+    vec: str = ...,
+    device: Any = ...,
+    **env_kwargs: Any,
+) -> RewardVectorWrapper: ...
+
+
+@overload
+def make_vector_env(
+    task: Task,
+    n_envs: int,
+    source: None = None,
+    autoreset_mode: AutoresetMode = ...,
+    *,
+    vec: str = ...,
+    device: Any = ...,
+    **env_kwargs: Any,
+) -> gym.vector.VectorEnv: ...
+
+
 def make_vector_env(
     task: Task,
     n_envs: int,
@@ -51,7 +77,8 @@ def make_vector_env(
     device: Any = "cpu",
     **env_kwargs: Any,
 ) -> gym.vector.VectorEnv:
-    """``n_envs`` copies of ``task`` as one vector env, with ``source`` applied when given.
+    """``n_envs`` copies of ``task`` as one vector env, with ``source`` applied when given
+    (then a :class:`RewardVectorWrapper`, whose ``accountant`` keeps the episode statistics).
 
     :param vec: ``"gym"``: gymnasium's SyncVectorEnv of ``task.make_env(**env_kwargs)`` (sync, not
         async: on small machines IPC costs more than a classic-control or MuJoCo step);

@@ -70,7 +70,10 @@ class RewardAccountant:
         self.info_keys = tuple(task.info_keys) if task is not None else ()
         self.reduce = task.fitness.reduce if task is not None else "sum"
         self.threshold = task.fitness.threshold if task is not None else np.inf
-        self.step_count = np.zeros(n, dtype=np.int64)
+        # the running statistics are numpy here and tensors on the env's device in TorchRewardAccountant
+        self.step_count: Any = np.zeros(n, dtype=np.int64)
+        self.stats: Any
+        self.fit: Any
         self.comp_names: tuple[str, ...] | None = None
         self._alloc_stats(())
         self.episodes: list[EpisodeRecord] = []
@@ -176,7 +179,7 @@ class RewardAccountant:
                 sums[k] += v
             else:
                 sums[k] += v * valid
-        if task is not None:
+        if task is not None and state is not None:
             f = task.fitness.step(state)
             if type(f) is not np.ndarray or f.shape != (self.n,):
                 f = np.broadcast_to(np.asarray(_np(f), dtype=np.float64), (self.n,))
@@ -355,7 +358,7 @@ class TorchRewardAccountant(RewardAccountant):
             self._set_components(comps)
 
         f = None
-        if task is not None:
+        if task is not None and state is not None:
             f = task.fitness.step(state)
             if not is_torch(f) or tuple(f.shape) != (self.n,):
                 f = torch.as_tensor(f, dtype=torch.float64, device=self.device).expand(self.n)
@@ -474,7 +477,7 @@ class TorchRewardAccountant(RewardAccountant):
         return len(self.episodes)
 
     @property
-    def total_steps(self) -> int:  # type: ignore[override]
+    def total_steps(self) -> int:
         extra = 0 if self._valid_steps is None else int(self._valid_steps)
         return self._total_steps + extra
 

@@ -56,7 +56,7 @@ class RewardVectorWrapper(VectorWrapper):
             )
         self.source, self.task = source, task
         self.mode = AutoresetMode(env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP))
-        base = env.unwrapped
+        base: Any = env.unwrapped  # a torch batched env (``backend == "torch"``) has a ``device``
         self.torch = getattr(base, "backend", None) == "torch"
         self.accountant: RewardAccountant
         if self.torch:

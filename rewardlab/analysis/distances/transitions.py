@@ -107,16 +107,16 @@ class Transitions:
             raise ValueError("the rollout has no episode step counts; collect it with rewardlab.data.Collector")
         b = rollout.flat_batch()
         m = len(b.obs)
-        return cls(
-            obs=b.obs,
-            action=b.action,
-            next_obs=b.next_obs,
+        return cls(  # np.asarray: no copy of a numpy rollout's arrays
+            obs=np.asarray(b.obs),
+            action=np.asarray(b.action),
+            next_obs=np.asarray(b.next_obs),
             env_reward=np.asarray(b.env_reward, dtype=np.float64),
             terminated=np.asarray(b.terminated, dtype=bool),
             truncated=np.asarray(b.truncated, dtype=bool),
-            info=dict(b.info),
-            prev_info={k: v.reshape(m, *v.shape[2:]) for k, v in rollout.prev_info.items()},
-            step=rollout.step.reshape(m),
+            info={k: np.asarray(v) for k, v in b.info.items()},
+            prev_info={k: np.asarray(v).reshape(m, *v.shape[2:]) for k, v in rollout.prev_info.items()},
+            step=np.asarray(rollout.step).reshape(m),
         )
 
 
