@@ -105,6 +105,14 @@ def coerce(agent: str, kind: str, key: str, value: Any, nulls: tuple[str, ...] =
     raise AgentError(f"{agent}: {key}={value!r} is not a valid {kind}")
 
 
+def check_needs(agent: str, cfg: C, broken: dict[str, bool]) -> C:
+    """``cfg`` when no need is broken; else :class:`AgentError` listing every broken need (``need text -> broken``)."""
+    bad = [need for need, is_broken in broken.items() if is_broken]
+    if bad:
+        raise AgentError(f"{agent}: need {', '.join(bad)}")
+    return cfg
+
+
 def resolve_config(
     cls: type[C], agent: str, presets: Path, name: str, task: Task, overrides: list[str], nulls: tuple[str, ...] = NULLS
 ) -> C:

@@ -32,19 +32,13 @@ The collection loop and the rollout it fills are described in :mod:`agents.nativ
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import torch
-
-from agents.native.base import AGENT_FILE, load_state, saved_spec
+from agents.native.base import AGENT_FILE
 from agents.native.ppo.agent import STATE_FILE, PPOAgent
 from agents.native.ppo.config import PRESETS, TUNABLE, PPOConfig, resolve
 from agents.native.ppo.networks import ActorCritic, layer_init, mlp
 from agents.native.running import RunningMeanStd
-
-if TYPE_CHECKING:
-    import gymnasium as gym
 
 __all__ = [
     "AGENT_FILE",
@@ -64,22 +58,8 @@ __all__ = [
 ]
 
 
-def build(spec: PPOConfig, observation_space: gym.Space, action_space: gym.Space, seed: int, device: str) -> PPOAgent:
-    torch.manual_seed(int(seed))
-    agent = PPOAgent(spec, observation_space, action_space, device)
-    agent.gen.manual_seed(int(seed))
-    return agent
-
-
-def load(
-    path: Path, spec: PPOConfig | None, observation_space: gym.Space, action_space: gym.Space, device: str
-) -> PPOAgent:
-    """The agent saved in ``path`` (``spec`` None: the one saved with it)."""
-    path = Path(path)
-    spec = saved_spec(path, spec, PPOConfig, STATE_FILE, "ppo-native")
-    agent = PPOAgent(spec, observation_space, action_space, device)
-    agent.load_state_dict(load_state(path / STATE_FILE, agent.device))
-    return agent
+build = PPOAgent.seeded  # (spec, observation_space, action_space, seed, device) -> a new agent
+load = PPOAgent.restore  # (path, spec or None, observation_space, action_space, device) -> the saved agent
 
 
 def describe(name: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ torch env nothing leaves the device per step.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,15 +37,19 @@ STATE_FILE = "ppo.pt"
 class PPOAgent(NativeAgent):
     """Vectorized PPO on any gymnasium vector env with Discrete or Box actions (numpy or torch arrays)."""
 
+    agent_name = "ppo-native"
+    config = PPOConfig
+    state_file = STATE_FILE
+    stateful = ("net", "opt", "obs_rms", "ret_rms")
+    counters = ("num_steps", "vector_steps", "updates")
+    spec: PPOConfig
+
     def __init__(self, spec: PPOConfig, observation_space: gym.Space, action_space: gym.Space, device: str) -> None:
         if not isinstance(observation_space, spaces.Box):
             raise AgentError(f"ppo-native needs a Box observation space, got {type(observation_space).__name__}")
-        self.spec = spec
-        self.device = torch.device(device)
+        super().__init__(spec, observation_space, action_space, device)
         self.discrete = isinstance(action_space, spaces.Discrete)
-        self.obs_dim = int(np.prod(observation_space.shape))
         self.act_shape = () if self.discrete else tuple(action_space.shape)
-        self.act_dtype = action_space.dtype
         n_out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
         dev = self.device
         self.net = ActorCritic(self.obs_dim, n_out, tuple(spec.hidden), self.discrete, spec.log_std_init).to(dev)
@@ -56,14 +59,10 @@ class PPOAgent(NativeAgent):
             self.high = torch.as_tensor(action_space.high, dtype=torch.float32, device=dev).reshape(-1)
         self.obs_rms = RunningMeanStd((self.obs_dim,)).to(dev)
         self.ret_rms = RunningMeanStd(()).to(dev)
-        self.gen = torch.Generator(device=dev)
-        self.num_steps = 0
         self.vector_steps = 0  # global vector-step index (rollout.t0 across learn() calls)
         self.updates = 0
         self.last_batch: dict[str, torch.Tensor] = {}
         self.last_stats: dict[str, float] = {}
-        self._logged_at = 0
-        self._writer: Any = None
 
     # -- observations and actions at the env boundary ----------------------------------------------
 
@@ -170,30 +169,3 @@ class PPOAgent(NativeAgent):
         if not self.discrete:
             scalars["std"] = float(self.net.log_std.detach().exp().mean())
         self._write_scalars(log_dir, scalars)
-
-    # -- persistence ----------------------------------------------------------------------------------
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "net": self.net.state_dict(),
-            "opt": self.opt.state_dict(),
-            "obs_rms": self.obs_rms.state_dict(),
-            "ret_rms": self.ret_rms.state_dict(),
-            "num_steps": self.num_steps,
-            "vector_steps": self.vector_steps,
-            "updates": self.updates,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
-        self.obs_rms.load_state_dict(state["obs_rms"])
-        self.ret_rms.load_state_dict(state["ret_rms"])
-        self.num_steps = int(state["num_steps"])
-        self.vector_steps = int(state["vector_steps"])
-        self.updates = int(state["updates"])
-        self._logged_at = self.num_steps
-
-    def save(self, path: Path) -> None:
-        """``agent.json`` (name, spec, num_steps) + ``ppo.pt`` (weights, optimiser, normalisers, counters)."""
-        self._save_files(path, {STATE_FILE: self.state_dict()})

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from gymnasium import spaces
 
-from agents.native.presets import PRESET_DIR, NativeConfig, resolve_config, tunable
+from agents.native.presets import PRESET_DIR, NativeConfig, check_needs, resolve_config, tunable
 from rewardlab.experiment.agents import AgentError
 
 if TYPE_CHECKING:
@@ -61,34 +61,21 @@ TUNABLE = tunable(PPOConfig)
 
 
 def _check(cfg: PPOConfig) -> PPOConfig:
-    bad = []
-    if cfg.n_envs < 1:
-        bad.append("n_envs >= 1")
-    if cfg.n_steps < 1:
-        bad.append("n_steps >= 1")
-    if cfg.n_epochs < 1:
-        bad.append("n_epochs >= 1")
-    if not 1 <= cfg.n_minibatches <= cfg.n_envs * cfg.n_steps:
-        bad.append("1 <= n_minibatches <= n_envs * n_steps")
-    if not cfg.learning_rate > 0:
-        bad.append("learning_rate > 0")
-    if not 0.0 <= cfg.gamma <= 1.0:
-        bad.append("0 <= gamma <= 1")
-    if not 0.0 <= cfg.gae_lambda <= 1.0:
-        bad.append("0 <= gae_lambda <= 1")
-    if not cfg.clip_coef > 0:
-        bad.append("clip_coef > 0")
-    if not cfg.max_grad_norm > 0:
-        bad.append("max_grad_norm > 0")
-    if cfg.target_kl is not None and not cfg.target_kl > 0:
-        bad.append("target_kl > 0 (or none)")
-    if not (cfg.clip_obs > 0 and cfg.clip_reward > 0):
-        bad.append("clip_obs, clip_reward > 0")
-    if cfg.n_timesteps is not None and cfg.n_timesteps < 1:
-        bad.append("n_timesteps >= 1 (or null)")
-    if bad:
-        raise AgentError(f"ppo-native: need {', '.join(bad)}")
-    return cfg
+    broken = {  # need -> broken
+        "n_envs >= 1": cfg.n_envs < 1,
+        "n_steps >= 1": cfg.n_steps < 1,
+        "n_epochs >= 1": cfg.n_epochs < 1,
+        "1 <= n_minibatches <= n_envs * n_steps": not 1 <= cfg.n_minibatches <= cfg.n_envs * cfg.n_steps,
+        "learning_rate > 0": not cfg.learning_rate > 0,
+        "0 <= gamma <= 1": not 0.0 <= cfg.gamma <= 1.0,
+        "0 <= gae_lambda <= 1": not 0.0 <= cfg.gae_lambda <= 1.0,
+        "clip_coef > 0": not cfg.clip_coef > 0,
+        "max_grad_norm > 0": not cfg.max_grad_norm > 0,
+        "target_kl > 0 (or none)": cfg.target_kl is not None and not cfg.target_kl > 0,
+        "clip_obs, clip_reward > 0": not (cfg.clip_obs > 0 and cfg.clip_reward > 0),
+        "n_timesteps >= 1 (or null)": cfg.n_timesteps is not None and cfg.n_timesteps < 1,
+    }
+    return check_needs("ppo-native", cfg, broken)
 
 
 def resolve(name: str, task: Task, overrides: list[str], action_space: gym.Space) -> PPOConfig:
