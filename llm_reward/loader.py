@@ -42,7 +42,7 @@ def _sandboxed(path: str, require_kernel: bool) -> RewardSource:
 
     mode = os.environ.get(SANDBOX_ENV, "process").strip().lower() or "process"
     if mode == "inproc":
-        return inproc_reward_from_spec(path, None)  # type: ignore[arg-type]
+        return _inproc(path, f"{SANDBOX_ENV}=inproc")
     if mode != "process":
         raise RewardSpecError(f"{SANDBOX_ENV}={mode!r}: valid values are 'process' (the default) and 'inproc'")
     timeout = os.environ.get(TIMEOUT_ENV, "").strip()
@@ -78,6 +78,10 @@ def refusal(support: Any, weaker: str) -> str:
 
 def inproc_reward_from_spec(path: str, task: Task) -> RewardSource:
     """The reward for ``llm-inproc:path``: the code runs in this process (restricted builtins only)."""
+    return _inproc(path, "llm-inproc:")
+
+
+def _inproc(path: str, chosen_by: str) -> RewardSource:
     from llm_reward.sandbox import RewardCodeError, load_trusted_reward
 
     p = _reward_file(path)
@@ -85,7 +89,9 @@ def inproc_reward_from_spec(path: str, task: Task) -> RewardSource:
         src = load_trusted_reward(p.read_text(), "compute_reward", name=p.parent.name or "llm")
     except RewardCodeError as e:
         raise RewardSpecError(f"LLM reward {path}: {e}") from None
-    src.source_file = str(p.resolve())  # type: ignore[attr-defined]
+    src.source_file = str(p.resolve())
+    # no process boundary: no call timeout and no limits apply (recorded, since an env var can choose this)
+    src.settings = {"llm_sandbox": {"mode": "inproc", "chosen_by": chosen_by, "call_timeout_s": None}}
     return src
 
 

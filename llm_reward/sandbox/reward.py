@@ -109,6 +109,17 @@ class SandboxedReward(RewardSource):
     def describe(self) -> str:
         return f"{self.name}: {self.description}" if self.description else self.name
 
+    def config(self) -> dict[str, Any]:
+        """How the code runs: in a sandbox process (kernel isolation required or not), its call timeout and limits."""
+        return {
+            "llm_sandbox": {
+                "mode": "process",
+                "require_kernel": self.limits.require_kernel,
+                "call_timeout_s": self.call_timeout_s,
+                "limits": asdict(self.limits),
+            }
+        }
+
     def info(self) -> dict[str, Any]:
         return {
             "sandbox": {
@@ -152,7 +163,7 @@ class SandboxedReward(RewardSource):
 
             values = torch.as_tensor(np.stack([total, *comps.values()]), dtype=torch.float32, device=device)
             return RewardTerms(values[0], {k: values[i + 1] for i, k in enumerate(comps)})
-        return RewardTerms(total, comps)
+        return RewardTerms(total, dict(comps))
 
     def close(self) -> None:
         """Stop the worker. The reward still works afterwards (a new worker starts) unless it failed."""

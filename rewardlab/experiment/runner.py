@@ -29,7 +29,7 @@ from rewardlab.experiment.agents import check_device, get_backend, resolve_agent
 from rewardlab.experiment.callbacks import MetricsCallback, PeriodicCallback
 from rewardlab.experiment.evaluate import eval_seed, evaluate
 from rewardlab.experiment.hooks import TrainHooks
-from rewardlab.experiment.store import RunDir, RunExistsError, runs_root
+from rewardlab.experiment.store import RunDir, RunExistsError, as_saved, runs_root
 from rewardlab.rewards.base import RewardSource
 from rewardlab.rewards.registry import resolve_reward
 
@@ -193,7 +193,7 @@ def run_config(
         else:
             old = run_dir.read("config.json") if (run_dir.path / "config.json").exists() else None
             if old is not None:
-                differ = _differences(_identity(old), _identity(_cfg_dict(cfg, spec, steps)))
+                differ = _differences(_identity(old), _identity(as_saved(_cfg_dict(cfg, spec, steps, source))))
                 if differ:
                     raise RunExistsError(
                         f"{run_dir.path} holds an unfinished run with a different config ({'; '.join(differ)}); "
@@ -207,7 +207,7 @@ def run_config(
                 shutil.rmtree(run_dir.tb_dir, ignore_errors=True)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     if not resume:
-        run_dir.write_json("config.json", _cfg_dict(cfg, spec, steps))
+        run_dir.write_json("config.json", _cfg_dict(cfg, spec, steps, source))
         _write_reward(run_dir, cfg, source)
     run_dir.set_status("running", steps_done=0)
     try:
@@ -245,7 +245,7 @@ def _pid_alive(pid: Any) -> bool:
     return True
 
 
-_IDENTITY = ("task", "reward", "agent", "seed", "steps", "hp", "vec")
+_IDENTITY = ("task", "reward", "agent", "seed", "steps", "hp", "vec", "reward_settings")
 
 
 def _identity(d: dict[str, Any]) -> dict[str, Any]:
@@ -258,11 +258,17 @@ def _identity(d: dict[str, Any]) -> dict[str, Any]:
         "steps": d["steps"],
         "hp": list(c.get("hp", [])),
         "vec": c.get("vec", "gym"),
+        # None: a config.json written before reward settings were recorded (nothing to compare)
+        "reward_settings": d.get("reward", {}).get("settings"),
     }
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return [f"{k}: {old[k]!r} there, {new[k]!r} asked" for k in _IDENTITY if old[k] != new[k]]
+    return [
+        f"{k}: {old[k]!r} there, {new[k]!r} asked"
+        for k in _IDENTITY
+        if old[k] != new[k] and not (k == "reward_settings" and old[k] is None)
+    ]
 
 
 def _versions() -> dict[str, str]:
@@ -275,10 +281,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _cfg_dict(cfg: RunConfig, spec: Any, steps: int) -> dict[str, Any]:
+def _cfg_dict(cfg: RunConfig, spec: Any, steps: int, source: RewardSource) -> dict[str, Any]:
     return {
         "run": asdict(cfg),
         "steps": steps,
+        # what the spec resolved to, with the settings the spec does not show (RewardSource.config)
+        "reward": {"spec": cfg.reward, "name": source.name, "settings": source.config()},
         "agent": spec.to_dict(),
         "versions": _versions(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
@@ -287,7 +295,7 @@ def _cfg_dict(cfg: RunConfig, spec: Any, steps: int) -> dict[str, Any]:
 
 def _write_reward(run_dir: RunDir, cfg: RunConfig, source: RewardSource) -> None:
     info: dict[str, Any] = {"spec": cfg.reward, "name": source.name, "description": source.describe()}
-    src_file = getattr(source, "source_file", None)
+    src_file = source.source_file
     if src_file:
         shutil.copyfile(src_file, run_dir.path / "reward_source.py")
         info["source_file"] = src_file
@@ -330,7 +338,7 @@ def _train(
         agent = backend.build(spec, obs_space, act_space, cfg.seed, device)
     writer = SummaryWriter(str(run_dir.tb_dir))
     if not resume:
-        writer.add_text("config", "```\n" + json.dumps(_cfg_dict(cfg, spec, steps), indent=2, default=str) + "\n```")
+        writer.add_text("config", "```\n" + json.dumps(_cfg_dict(cfg, spec, steps, source), indent=2, default=str) + "\n```")
 
     saved_at = [done_steps if resume else -1]
 

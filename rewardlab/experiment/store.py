@@ -61,6 +61,12 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
+def as_saved(obj: Any) -> Any:
+    """``obj`` as :func:`atomic_write_json` saves it and :func:`read_json` reads it back (tuples become lists,
+    numpy scalars numbers...): what to compare with a file's contents."""
+    return json.loads(json.dumps(obj, default=_json_default))
+
+
 def _json_default(o: Any) -> Any:
     try:
         import numpy as np

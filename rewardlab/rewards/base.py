@@ -90,6 +90,9 @@ class RewardSource:
     name: str = "reward"
     #: True when compute() needs the task's state view in ``batch.state``.
     needs_state: bool = True
+    #: The file the reward's code was read from (``path.py`` and ``llm:path.py`` specs); a run copies it into
+    #: its directory as ``reward_source.py``. ``None``: no code file (built-in, composed or hand-made sources).
+    source_file: str | None = None
 
     def compute(self, batch: TransitionBatch) -> RewardTerms:
         raise NotImplementedError
@@ -160,6 +163,16 @@ class RewardSource:
 
     def describe(self) -> str:
         return self.name
+
+    def config(self) -> dict[str, Any]:
+        """Settings this source resolved that its spec does not show but that change what a run computes or
+        how it runs (an LLM reward's sandbox mode and call timeout, read from environment variables), merged
+        over children. A run saves them in its ``config.json`` (``reward.settings``) and resumes only with the
+        same ones. JSON-serialisable; ``{}`` for a source that is all in its spec."""
+        out: dict[str, Any] = {}
+        for child in self.children():
+            out.update(child.config())
+        return out
 
     def info(self) -> dict[str, Any]:
         """What a run records about this source beyond its spec (e.g. the sandbox guarantees that held),
@@ -305,12 +318,26 @@ class FunctionReward(RewardSource):
     ``fn(s)`` may return a mapping of named components (the total is their sum), a single
     array (one component named after the reward), or ``(total, components)``. Scalar
     components broadcast to ``(n,)``.
+
+    :param source_file: the file ``fn`` was loaded from (see :attr:`RewardSource.source_file`).
+    :param settings: what :meth:`config` reports: how the function is run, where that is not in its spec.
     """
 
-    def __init__(self, fn: Any, name: str | None = None, description: str = "") -> None:
+    def __init__(
+        self,
+        fn: Any,
+        name: str | None = None,
+        description: str = "",
+        *,
+        source_file: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         self.fn = fn
         self.name = name or str(getattr(fn, "__name__", "reward"))
         self.description = description or (fn.__doc__ or "").strip().split("\n")[0]
+        self.source_file = source_file
+        #: what :meth:`config` reports (e.g. how LLM-written code is run); ``{}`` for a plain function
+        self.settings: dict[str, Any] = dict(settings or {})
         self._keys: tuple[str, ...] | None = None
 
     def compute(self, batch: TransitionBatch) -> RewardTerms:
@@ -351,6 +378,9 @@ class FunctionReward(RewardSource):
 
     def describe(self) -> str:
         return f"{self.name}: {self.description}" if self.description else self.name
+
+    def config(self) -> dict[str, Any]:
+        return dict(self.settings)
 
 
 def _broadcast(v: Any, n: int, source: str, key: str) -> Array:

@@ -252,9 +252,7 @@ def load_reward_file(spec: str, task: Task) -> RewardSource:
     if not callable(obj):
         raise RewardSpecError(f"{spec}: {attr or 'reward'} is not callable")
     name = getattr(obj, "__rewardlab_reward__", None) or getattr(obj, "__name__", path.stem)
-    fr = FunctionReward(obj, name)
-    fr.source_file = str(path.resolve())  # type: ignore[attr-defined]
-    return fr
+    return FunctionReward(obj, name, source_file=str(path.resolve()))
 
 
 def is_llm_format(source: str) -> bool:
