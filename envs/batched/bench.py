@@ -11,6 +11,7 @@ import argparse
 import time
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from envs.batched import make_batched
@@ -20,7 +21,7 @@ def _random_actions(env: Any, steps: int, seed: int) -> Any:
     """``(steps, n)`` (discrete) or ``(steps, n, 1)`` (continuous) random actions in the env's backend."""
     n, space = env.num_envs, env.single_action_space
     rng = np.random.default_rng(seed)
-    if env._discrete:
+    if isinstance(space, gym.spaces.Discrete):
         a = rng.integers(0, space.n, size=(steps, n))
     else:
         a = rng.uniform(space.low, space.high, size=(steps, n, 1)).astype(np.float32)
@@ -95,6 +96,86 @@ def envpool_step_rate(
     rate = num_envs * steps / (time.perf_counter() - start)
     env.close()
     return rate
+
+
+def mujoco_step_rates(
+    tasks: tuple[str, ...] = ("HalfCheetah-v5", "Hopper-v5"),
+    num_envs: tuple[int, ...] = (16, 64, 256),
+    env_steps: int = 16_384,
+    sync_envs: int = 16,
+    num_threads: int | None = None,
+    envpool: bool = True,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Env-steps per second of the batched MuJoCo envs, gymnasium's ``SyncVectorEnv`` and EnvPool, side by side.
+
+    Each measurement times ``step`` over about ``env_steps`` env-steps (``env_steps // n`` vector
+    steps, random actions drawn beforehand; autoresets included) after a few untimed steps.
+
+    :param num_envs: sizes ``n`` for the batched env and EnvPool.
+    :param sync_envs: copies in the ``SyncVectorEnv`` of ``gym.make(task)``.
+    :param num_threads: physics threads of the batched env and of EnvPool (default: the CPUs this
+        process may use).
+    :param envpool: also EnvPool (``envpool.make_gymnasium``), skipped when it is not installed.
+    :returns: one row per measurement: ``task``, ``impl`` (``batched``, ``gym-sync``, ``envpool``),
+        ``num_envs``, ``threads``, ``steps_per_s``.
+    """
+    from functools import partial
+
+    import gymnasium
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    from envs.batched.mujoco_sim import default_threads
+
+    threads = default_threads() if num_threads is None else num_threads
+    rows: list[dict[str, Any]] = []
+
+    def timed(env: Any, n: int, space: Any) -> float:
+        """``space``: the single-env action Box."""
+        steps, warmup = max(10, env_steps // n), 5
+        rng = np.random.default_rng(seed)
+        actions = rng.uniform(space.low, space.high, size=(steps + warmup, n, *space.shape)).astype(np.float32)
+        for t in range(warmup):
+            env.step(actions[t])
+        start = time.perf_counter()
+        for t in range(warmup, warmup + steps):
+            env.step(actions[t])
+        return n * steps / (time.perf_counter() - start)
+
+    for task in tasks:
+        for n in num_envs:
+            env = make_batched(task, n, num_threads=threads)
+            env.reset(seed=seed)
+            rate = timed(env, n, env.single_action_space)
+            env.close()
+            rows.append({"task": task, "impl": "batched", "num_envs": n, "threads": threads, "steps_per_s": rate})
+        sync = SyncVectorEnv([partial(gymnasium.make, task)] * sync_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+        sync.reset(seed=seed)
+        rate = timed(sync, sync_envs, sync.single_action_space)
+        sync.close()
+        rows.append({"task": task, "impl": "gym-sync", "num_envs": sync_envs, "threads": 1, "steps_per_s": rate})
+        if not envpool:
+            continue
+        try:
+            import envpool as ep
+        except ImportError:
+            continue
+        for n in num_envs:
+            pool = ep.make_gymnasium(task, num_envs=n, num_threads=threads, seed=seed)
+            pool.reset()
+            rate = timed(pool, n, pool.action_space)
+            pool.close()
+            rows.append({"task": task, "impl": "envpool", "num_envs": n, "threads": threads, "steps_per_s": rate})
+    return rows
+
+
+def format_step_rates(rows: list[dict[str, Any]]) -> str:
+    """:func:`mujoco_step_rates`'s rows as a table, one line each."""
+    return "\n".join(
+        f"{r['task']:16s} {r['impl']:9s} n={r['num_envs']:<5d} threads={r['threads']:<3d}"
+        f" {r['steps_per_s']:10.0f} env-steps/s"
+        for r in rows
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

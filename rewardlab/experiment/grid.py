@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.experiment.runner import RunConfig
-from rewardlab.experiment.store import RunDir, read_json, runs_root
+from rewardlab.experiment.store import RunDir, pid_alive, read_json, runs_root
 
 TOP_KEYS = {
     "name", "description", "tasks", "rewards", "agents", "seeds", "steps", "steps_per_task",
@@ -308,13 +308,11 @@ def bind_experiment(spec: GridSpec, runs_dir: str | Path | None, fresh: bool = F
 
 def run_state(cfg: RunConfig, runs_dir: str | Path | None) -> str:
     """``todo`` / ``done`` / ``failed`` / ``interrupted`` for a planned run (stale ``running`` = ``todo``)."""
-    from rewardlab.experiment.runner import _pid_alive
-
     rd = RunDir(runs_root(runs_dir) / cfg.experiment / (cfg.run_id or cfg.default_run_id()))
     st = rd.status()
     if st is None:
         return "todo"
     state = st["state"]
     if state == "running":
-        return "busy" if _pid_alive(st.get("pid")) else "todo"
+        return "busy" if pid_alive(st.get("pid")) else "todo"
     return state

@@ -10,16 +10,14 @@ checkpoint and ``status: interrupted``; the same call resumes from it.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
-import platform
 import shutil
 import signal
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +25,12 @@ from envs.registry import Task, get_task
 from rewardlab.analysis.stats import mean_ci
 from rewardlab.experiment.agents import check_device, get_backend, resolve_agent
 from rewardlab.experiment.callbacks import MetricsCallback, PeriodicCallback
+from rewardlab.experiment.config import RunConfig, config_differences, resolved_config
 from rewardlab.experiment.evaluate import eval_seed, evaluate
 from rewardlab.experiment.hooks import TrainHooks
-from rewardlab.experiment.store import RunDir, RunExistsError, as_saved, runs_root
+from rewardlab.experiment.progress import ProgressBar
+from rewardlab.experiment.reward_files import REWARD_STATE, load_reward_state, save_reward_state, write_reward_info
+from rewardlab.experiment.store import RunDir, RunExistsError, as_saved, pid_alive, runs_root
 from rewardlab.rewards.base import RewardSource
 from rewardlab.rewards.registry import resolve_reward
 
@@ -39,51 +40,6 @@ VEC_BACKENDS = ("gym", "batched", "torch")
 
 #: what agents save in a run directory (stable-baselines3: policy.zip + vecnormalize.pkl; native: ppo.pt, sac.pt)
 AGENT_FILES = ("agent.json", "policy.zip", "vecnormalize.pkl", "ppo.pt", "sac.pt", "replay.pt")
-
-
-@dataclass
-class RunConfig:
-    """Everything that defines a run. Saved, resolved, as ``config.json``.
-
-    :param task: task id (``rewardlab tasks``).
-    :param reward: reward spec (``sparse``, ``hand``, ``env``, ``file.py:fn``, ``sparse+0.1*hand``...).
-    :param agent: a registered agent (``rewardlab agents``): ``ppo``, ``a2c``, ``dqn``, ``sac``, ``td3``
-        (stable-baselines3), ``ppo-native``, ``sac-native`` (the lab's torch agents)...
-    :param steps: env steps to train (``None``: the task's default budget for the agent).
-    :param seed: training seed; evaluation uses separate seeds derived from it.
-    :param hp: hyperparameter overrides as ``key=value`` strings.
-    :param n_eval_episodes: final deterministic evaluation episodes.
-    :param eval_every: evaluate every this many steps (0: five times over the run; -1: never).
-    :param eval_episodes: episodes per periodic evaluation.
-    :param checkpoint_every: steps between checkpoints (0: ten per run).
-    :param device: torch device for the agent (``auto`` picks CUDA when present).
-    :param torch_threads: torch CPU threads (1 is fastest for small MLPs and is deterministic).
-    :param spec_hash: hash of the experiment spec this run belongs to (set by experiment grids).
-    :param vec: ``gym`` (SyncVectorEnv), ``batched`` (the lab's numpy batched env) or ``torch``
-        (torch batched env on ``device``); the batched ones exist for classic-control tasks.
-    """
-
-    task: str
-    reward: str = "env"
-    agent: str = "ppo"
-    steps: int | None = None
-    seed: int = 0
-    experiment: str = "default"
-    run_id: str | None = None
-    hp: list[str] = field(default_factory=list)
-    n_eval_episodes: int = 10
-    eval_every: int = 0
-    eval_episodes: int = 5
-    checkpoint_every: int = 0
-    device: str = "auto"
-    torch_threads: int = 1
-    spec_hash: str | None = None
-    vec: str = "gym"
-
-    def default_run_id(self) -> str:
-        reward = "".join(c if c.isalnum() or c in "._+-" else "_" for c in Path(self.reward).name)
-        task = self.task.replace("/", "_")
-        return f"{task}__{reward}__{self.agent}__s{self.seed}"
 
 
 @dataclass
@@ -186,14 +142,14 @@ def run_config(
                 f"{run_dir.path} already holds a finished run (fitness {(run_dir.summary() or {}).get('fitness_mean')}). "
                 "Use another --run-id/--experiment, or --overwrite to replace it."
             )
-        if status["state"] == "running" and _pid_alive(status.get("pid")) and status.get("pid") != os.getpid():
+        if status["state"] == "running" and pid_alive(status.get("pid")) and status.get("pid") != os.getpid():
             raise RunExistsError(f"{run_dir.path} is being written by a running process (pid {status['pid']})")
         if overwrite:
             shutil.rmtree(run_dir.path)
         else:
             old = run_dir.read("config.json") if (run_dir.path / "config.json").exists() else None
             if old is not None:
-                differ = _differences(_identity(old), _identity(as_saved(_cfg_dict(cfg, spec, steps, source))))
+                differ = config_differences(old, as_saved(resolved_config(cfg, spec, steps, source)))
                 if differ:
                     raise RunExistsError(
                         f"{run_dir.path} holds an unfinished run with a different config ({'; '.join(differ)}); "
@@ -207,8 +163,8 @@ def run_config(
                 shutil.rmtree(run_dir.tb_dir, ignore_errors=True)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     if not resume:
-        run_dir.write_json("config.json", _cfg_dict(cfg, spec, steps, source))
-        _write_reward(run_dir, cfg, source)
+        run_dir.write_json("config.json", resolved_config(cfg, spec, steps, source))
+        write_reward_info(run_dir, cfg.reward, source)
     run_dir.set_status("running", steps_done=0)
     try:
         with _sigterm_as_interrupt():
@@ -220,7 +176,7 @@ def run_config(
         raise
     finally:
         if source.info():  # what held while it ran (a sandbox's guarantees are known once it started)
-            _write_reward(run_dir, cfg, source)
+            write_reward_info(run_dir, cfg.reward, source)
         source.close()  # however the run ends, a reward's sandbox process ends with it
     return RunResult(run_dir.path, summary, "done")
 
@@ -233,75 +189,6 @@ def _recover_checkpoint(ckpt: Path) -> None:
         os.replace(old, ckpt)
     shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-_IDENTITY = ("task", "reward", "agent", "seed", "steps", "hp", "vec", "reward_settings")
-
-
-def _identity(d: dict[str, Any]) -> dict[str, Any]:
-    c = d["run"]
-    return {
-        "task": c["task"],
-        "reward": c["reward"],
-        "agent": c["agent"],
-        "seed": c["seed"],
-        "steps": d["steps"],
-        "hp": list(c.get("hp", [])),
-        "vec": c.get("vec", "gym"),
-        # None: a config.json written before reward settings were recorded (nothing to compare)
-        "reward_settings": d.get("reward", {}).get("settings"),
-    }
-
-
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return [
-        f"{k}: {old[k]!r} there, {new[k]!r} asked"
-        for k in _IDENTITY
-        if old[k] != new[k] and not (k == "reward_settings" and old[k] is None)
-    ]
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for mod in ("numpy", "torch", "gymnasium", "stable_baselines3", "mujoco", "minigrid"):
-        try:
-            out[mod] = importlib.import_module(mod).__version__
-        except Exception:  # pragma: no cover - optional
-            pass
-    return out
-
-
-def _cfg_dict(cfg: RunConfig, spec: Any, steps: int, source: RewardSource) -> dict[str, Any]:
-    return {
-        "run": asdict(cfg),
-        "steps": steps,
-        # what the spec resolved to, with the settings the spec does not show (RewardSource.config)
-        "reward": {"spec": cfg.reward, "name": source.name, "settings": source.config()},
-        "agent": spec.to_dict(),
-        "versions": _versions(),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-    }
-
-
-def _write_reward(run_dir: RunDir, cfg: RunConfig, source: RewardSource) -> None:
-    info: dict[str, Any] = {"spec": cfg.reward, "name": source.name, "description": source.describe()}
-    src_file = source.source_file
-    if src_file:
-        shutil.copyfile(src_file, run_dir.path / "reward_source.py")
-        info["source_file"] = src_file
-        info["copied_to"] = "reward_source.py"
-    info.update(source.info())
-    run_dir.write_json("reward.json", info)
 
 
 def _train(
@@ -332,13 +219,13 @@ def _train(
         state = run_dir.read("checkpoint/state.json")
         done_steps, wall_before = int(state["steps"]), float(state["wall_time"])
         agent = backend.load(ckpt, spec, obs_space, act_space, device)
-        _load_reward_state(source, ckpt)
+        load_reward_state(source, ckpt)
         run_dir.truncate_metrics(done_steps)
     else:
         agent = backend.build(spec, obs_space, act_space, cfg.seed, device)
     writer = SummaryWriter(str(run_dir.tb_dir))
     if not resume:
-        writer.add_text("config", "```\n" + json.dumps(_cfg_dict(cfg, spec, steps, source), indent=2, default=str) + "\n```")
+        writer.add_text("config", "```\n" + json.dumps(resolved_config(cfg, spec, steps, source), indent=2, default=str) + "\n```")
 
     saved_at = [done_steps if resume else -1]
 
@@ -348,7 +235,7 @@ def _train(
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         agent.save(tmp)
-        _save_reward_state(source, tmp)
+        save_reward_state(source, tmp)
         (tmp / "state.json").write_text(json.dumps({"steps": int(step), "wall_time": metrics.wall_time()}))
         if ckpt.exists():
             os.replace(ckpt, old)
@@ -372,7 +259,7 @@ def _train(
         writer.add_scalar("fitness/eval", row["fitness"], step)
         writer.add_scalar("fitness/eval_success_rate", row["success_rate"], step)
 
-    bar = _ProgressBar(cfg, steps, done_steps) if progress else None
+    bar = ProgressBar(cfg, steps, done_steps) if progress else None
     log_every = max(steps // 100, spec.n_envs)
     metrics = MetricsCallback(run_dir, accountant, log_every, writer, wall_before, bar)
     metrics.start(done_steps)
@@ -405,12 +292,12 @@ def _train(
     train_time = time.time() - t0
     trained = int(agent.num_steps) - done_steps
     agent.save(run_dir.path)
-    _save_reward_state(source, run_dir.path)
+    save_reward_state(source, run_dir.path)
 
     res = evaluate(agent, task, cfg.n_eval_episodes, cfg.seed)
     fit = res["fitness"]
     lo, hi = mean_ci(fit)
-    wall = wall_before + time.time() - metrics._t0
+    wall = metrics.wall_time()  # wall_before + this session
     summary = {
         "task": task.id,
         "reward": cfg.reward,
@@ -462,30 +349,6 @@ def _train(
     return summary
 
 
-REWARD_STATE = "reward_state.pt"
-
-
-def _save_reward_state(source: RewardSource, where: Path) -> None:
-    """A source's learned state (tensors, running statistics) with ``torch.save``, atomically."""
-    import torch
-
-    sd = source.state_dict()
-    if not sd:
-        return
-    tmp = where / (REWARD_STATE + ".tmp")
-    torch.save(sd, tmp)
-    os.replace(tmp, where / REWARD_STATE)
-
-
-def _load_reward_state(source: RewardSource, where: Path) -> None:
-    import torch
-
-    if (where / REWARD_STATE).exists():  # tensors and plain containers only: nothing in it can run code
-        source.load_state_dict(torch.load(where / REWARD_STATE, weights_only=True, map_location="cpu"))
-    elif (where / "reward_state.json").exists():  # checkpoints written before reward state was torch.save'd
-        source.load_state_dict(json.loads((where / "reward_state.json").read_text()))
-
-
 def _write_metrics_csv(run_dir: RunDir) -> None:
     import csv
     import io
@@ -505,41 +368,17 @@ def _write_metrics_csv(run_dir: RunDir) -> None:
     atomic_write_text(run_dir.path / "metrics.csv", buf.getvalue())
 
 
-class _ProgressBar:
-    """A rich progress bar with live fitness, throttled to a few updates a second."""
+# moved to rewardlab.experiment.reward_files; the old names stay importable from here
+_save_reward_state, _load_reward_state = save_reward_state, load_reward_state
 
-    def __init__(self, cfg: RunConfig, total: int, start: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("fitness {task.fields[fitness]}"),
-            TextColumn("success {task.fields[success]}"),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self.tid = self.progress.add_task(
-            f"{cfg.task} {cfg.reward} {cfg.agent} s{cfg.seed}", total=total, completed=start, fitness="-", success="-"
-        )
-        self.start_step = start
-        self._last = 0.0
-
-    def start(self) -> None:
-        self.progress.start()
-
-    def stop(self) -> None:
-        self.progress.stop()
-
-    def __call__(self, step: int, fitness: float | None, success: float | None, force: bool = False) -> None:
-        now = time.time()
-        if now - self._last < 0.25 and not force:
-            return
-        self._last = now
-        self.progress.update(
-            self.tid,
-            completed=step,
-            fitness="-" if fitness is None else f"{fitness:.3g}",
-            success="-" if success is None else f"{success:.0%}",
-        )
+__all__ = [
+    "AGENT_FILES",
+    "REWARD_STATE",
+    "VEC_BACKENDS",
+    "RunConfig",
+    "RunResult",
+    "check_vec",
+    "prepare",
+    "run",
+    "run_config",
+]

@@ -2,7 +2,8 @@
 
 Layout of ``<runs_root>/<experiment>/<run_id>/``::
 
-    config.json         resolved run config (task, reward, agent preset, seeds, versions)
+    config.json         resolved run config (task, reward and its settings, agent preset, seeds, versions;
+                        rewardlab.experiment.config.resolved_config)
     reward.json         reward spec, description, component names (+ reward_source.py for file rewards)
     metrics.jsonl       one row per logging window ("train") or evaluation ("eval")
     tb/                 TensorBoard events (fitness, env return, shaped return, every component)
@@ -80,6 +81,17 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     return repr(o)
+
+
+def pid_alive(pid: Any) -> bool:
+    """True when ``pid`` (a run's ``status.json`` names the process writing it) is a live process."""
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def read_json(path: Path) -> Any:
