@@ -23,6 +23,10 @@ only the kernel can stop them):
 :func:`probe` says what this machine offers without changing anything; a sandbox that requires the
 kernel layers refuses to run code where Landlock or seccomp is missing (macOS, Linux < 5.13, a
 container that filters the Landlock syscalls), unless its user explicitly asks for less.
+
+The kernel interface of Landlock is in :mod:`~llm_reward.sandbox.landlock_uapi`, the seccomp rules in
+:mod:`~llm_reward.sandbox.seccomp_rules`, namespaces, rlimits and identity in
+:mod:`~llm_reward.sandbox.confinement`; this module applies them (every name is re-exported here).
 """
 
 from __future__ import annotations
@@ -37,39 +41,91 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# -- Landlock (include/uapi/linux/landlock.h) -------------------------------------------------------
+from llm_reward.sandbox.confinement import (
+    drop_root,
+    load_libc,
+    no_new_privs,
+    set_no_new_privs,
+    set_rlimits,
+    thread_count,
+    unshare_namespaces,
+)
+from llm_reward.sandbox.landlock_uapi import (
+    CREATE_RULESET_VERSION,
+    FILE_RIGHTS,
+    FS_EXECUTE,
+    FS_IOCTL_DEV,
+    FS_MAKE_BLOCK,
+    FS_MAKE_CHAR,
+    FS_MAKE_DIR,
+    FS_MAKE_FIFO,
+    FS_MAKE_REG,
+    FS_MAKE_SOCK,
+    FS_MAKE_SYM,
+    FS_READ_DIR,
+    FS_READ_FILE,
+    FS_REFER,
+    FS_REMOVE_DIR,
+    FS_REMOVE_FILE,
+    FS_TRUNCATE,
+    FS_WRITE_FILE,
+    NET_BIND_TCP,
+    NET_CONNECT_TCP,
+    READ_RIGHTS,
+    RULE_PATH_BENEATH,
+    SCOPE_ABSTRACT_UNIX_SOCKET,
+    SCOPE_SIGNAL,
+    SYS_ADD_RULE,
+    SYS_CREATE_RULESET,
+    SYS_RESTRICT_SELF,
+    PathBeneathAttr,
+    RulesetAttr,
+    fs_rights,
+)
+from llm_reward.sandbox.seccomp_rules import CLONE_THREAD, DENIED_SYSCALLS, SIGNAL_SYSCALLS
 
-_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # the same on every architecture
-_CREATE_RULESET_VERSION = 1
-_RULE_PATH_BENEATH = 1
-_PR_SET_NO_NEW_PRIVS = 38
-_PR_GET_NO_NEW_PRIVS = 39
+__all__ = [
+    "DENIED_SYSCALLS",
+    "FS_EXECUTE",
+    "FS_IOCTL_DEV",
+    "FS_MAKE_BLOCK",
+    "FS_MAKE_CHAR",
+    "FS_MAKE_DIR",
+    "FS_MAKE_FIFO",
+    "FS_MAKE_REG",
+    "FS_MAKE_SOCK",
+    "FS_MAKE_SYM",
+    "FS_READ_DIR",
+    "FS_READ_FILE",
+    "FS_REFER",
+    "FS_REMOVE_DIR",
+    "FS_REMOVE_FILE",
+    "FS_TRUNCATE",
+    "FS_WRITE_FILE",
+    "NET_BIND_TCP",
+    "NET_CONNECT_TCP",
+    "READ_RIGHTS",
+    "SCOPE_ABSTRACT_UNIX_SOCKET",
+    "SCOPE_SIGNAL",
+    "KernelSupport",
+    "apply_landlock",
+    "apply_seccomp",
+    "drop_root",
+    "landlock_abi",
+    "lock_down",
+    "no_new_privs",
+    "probe",
+    "readable_roots",
+    "seccomp_available",
+    "set_no_new_privs",
+    "set_rlimits",
+    "thread_count",
+    "unshare_namespaces",
+]
 
-FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
-FS_REMOVE_DIR, FS_REMOVE_FILE, FS_MAKE_CHAR, FS_MAKE_DIR = 1 << 4, 1 << 5, 1 << 6, 1 << 7
-FS_MAKE_REG, FS_MAKE_SOCK, FS_MAKE_FIFO, FS_MAKE_BLOCK = 1 << 8, 1 << 9, 1 << 10, 1 << 11
-FS_MAKE_SYM, FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 12, 1 << 13, 1 << 14, 1 << 15
-NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
-SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
-
-_FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV  # valid on a file rule
-
-
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = (
-        ("handled_access_fs", ctypes.c_uint64),
-        ("handled_access_net", ctypes.c_uint64),
-        ("scoped", ctypes.c_uint64),
-    )
-
-
-class _PathBeneathAttr(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
-
-
-def _libc() -> Any:
-    return ctypes.CDLL(None, use_errno=True)
+# -- Landlock ----------------------------------------------------------------------------------------
+# landlock_abi and _seccomp_module are looked up here by apply_landlock, apply_seccomp and lock_down: a test
+# replaces them on this module to lock a process down with one mechanism missing.
 
 
 def landlock_abi() -> int:
@@ -77,26 +133,12 @@ def landlock_abi() -> int:
     if not sys.platform.startswith("linux"):
         return 0
     try:
-        libc = _libc()
+        libc = load_libc()
         libc.syscall.restype = ctypes.c_long
-        v = libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
+        v = libc.syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(CREATE_RULESET_VERSION))
     except (OSError, AttributeError):
         return 0
     return int(v) if v > 0 else 0
-
-
-def _fs_rights(abi: int) -> int:
-    rights = (1 << 13) - 1  # ABI 1: EXECUTE .. MAKE_SYM
-    if abi >= 2:
-        rights |= FS_REFER
-    if abi >= 3:
-        rights |= FS_TRUNCATE
-    if abi >= 5:
-        rights |= FS_IOCTL_DEV
-    return rights
-
-
-READ_RIGHTS = FS_READ_FILE | FS_READ_DIR
 
 
 def apply_landlock(read: Iterable[str | os.PathLike[str]], write: Iterable[str | os.PathLike[str]]) -> dict[str, Any]:
@@ -113,16 +155,16 @@ def apply_landlock(read: Iterable[str | os.PathLike[str]], write: Iterable[str |
     abi = landlock_abi()
     if abi < 1:
         raise OSError(errno.ENOSYS, "Landlock is not available on this kernel")
-    handled = _fs_rights(abi)
-    attr = _RulesetAttr(handled_access_fs=handled)
+    handled = fs_rights(abi)
+    attr = RulesetAttr(handled_access_fs=handled)
     size = 8
     if abi >= 4:
         attr.handled_access_net, size = NET_BIND_TCP | NET_CONNECT_TCP, 16
     if abi >= 6:
         attr.scoped, size = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL, 24
-    libc = _libc()
+    libc = load_libc()
     libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    fd = libc.syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
     if fd < 0:
         e = ctypes.get_errno()
         raise OSError(e, f"landlock_create_ruleset: {os.strerror(e)}")
@@ -136,13 +178,13 @@ def apply_landlock(read: Iterable[str | os.PathLike[str]], write: Iterable[str |
                 except OSError:
                     continue  # a path this machine lacks (a /lib64 on some systems) grants nothing
                 try:
-                    allowed = rights if os.path.isdir(path) else rights & _FILE_RIGHTS
-                    rule = _PathBeneathAttr(allowed_access=allowed, parent_fd=pfd)
+                    allowed = rights if os.path.isdir(path) else rights & FILE_RIGHTS
+                    rule = PathBeneathAttr(allowed_access=allowed, parent_fd=pfd)
                     if (
                         libc.syscall(
-                            _SYS_ADD_RULE,
+                            SYS_ADD_RULE,
                             ctypes.c_int(fd),
-                            ctypes.c_int(_RULE_PATH_BENEATH),
+                            ctypes.c_int(RULE_PATH_BENEATH),
                             ctypes.byref(rule),
                             ctypes.c_uint32(0),
                         )
@@ -154,7 +196,7 @@ def apply_landlock(read: Iterable[str | os.PathLike[str]], write: Iterable[str |
                 finally:
                     os.close(pfd)
         set_no_new_privs()
-        if libc.syscall(_SYS_RESTRICT_SELF, ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
+        if libc.syscall(SYS_RESTRICT_SELF, ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
             e = ctypes.get_errno()
             raise OSError(e, f"landlock_restrict_self: {os.strerror(e)}")
     finally:
@@ -162,154 +204,7 @@ def apply_landlock(read: Iterable[str | os.PathLike[str]], write: Iterable[str |
     return applied
 
 
-def set_no_new_privs() -> None:
-    libc = _libc()
-    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(e)}")
-
-
-def no_new_privs() -> bool:
-    try:
-        return bool(_libc().prctl(_PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1)
-    except (OSError, AttributeError):
-        return False
-
-
 # -- seccomp ------------------------------------------------------------------------------------------
-
-#: syscalls refused with EPERM. Landlock handles paths; these are what paths do not cover.
-DENIED_SYSCALLS: tuple[str, ...] = (
-    # new programs and processes (clone with CLONE_THREAD stays allowed below; clone3 is refused with ENOSYS)
-    "execve",
-    "execveat",
-    "fork",
-    "vfork",
-    # network and local sockets
-    "socket",
-    "socketpair",
-    "connect",
-    "bind",
-    "listen",
-    "accept",
-    "accept4",
-    # other processes' memory and debugging
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "process_madvise",
-    "kcmp",
-    "pidfd_open",
-    "pidfd_getfd",
-    "move_pages",
-    "migrate_pages",
-    # IPC that crosses the sandbox's walls
-    "shmget",
-    "shmat",
-    "shmctl",
-    "shmdt",
-    "msgget",
-    "msgsnd",
-    "msgrcv",
-    "msgctl",
-    "semget",
-    "semop",
-    "semctl",
-    "semtimedop",
-    "mq_open",
-    "mq_unlink",
-    "mq_timedsend",
-    "mq_timedreceive",
-    "mq_notify",
-    "mq_getsetattr",
-    # kernel interfaces no reward needs (io_uring performs file operations outside these checks)
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "fanotify_init",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "lookup_dcookie",
-    "quotactl",
-    "syslog",
-    "acct",
-    "personality",
-    "uselib",
-    "ioperm",
-    "iopl",
-    "modify_ldt",
-    "vhangup",
-    # the process's own confinement
-    "mount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "unshare",
-    "setns",
-    "mount_setattr",
-    "move_mount",
-    "open_tree",
-    "fsopen",
-    "fsconfig",
-    "fsmount",
-    "fspick",
-    # identity and privileges
-    "setuid",
-    "setgid",
-    "setreuid",
-    "setregid",
-    "setresuid",
-    "setresgid",
-    "setgroups",
-    "setfsuid",
-    "setfsgid",
-    "capset",
-    # file metadata that Landlock does not cover
-    "chmod",
-    "fchmod",
-    "fchmodat",
-    "fchmodat2",
-    "chown",
-    "fchown",
-    "lchown",
-    "fchownat",
-    "utime",
-    "utimes",
-    "utimensat",
-    "futimesat",
-    "setxattr",
-    "lsetxattr",
-    "fsetxattr",
-    "removexattr",
-    "lremovexattr",
-    "fremovexattr",
-    "mknod",
-    "mknodat",
-    "name_to_handle_at",
-    "open_by_handle_at",
-    # the machine
-    "reboot",
-    "kexec_load",
-    "kexec_file_load",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "swapon",
-    "swapoff",
-    "settimeofday",
-    "clock_settime",
-    "clock_adjtime",
-    "adjtimex",
-    "sethostname",
-    "setdomainname",
-)
-
-_SIGNAL_SYSCALLS = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal")
-_CLONE_THREAD = 0x00010000
 
 
 def seccomp_available() -> bool:
@@ -345,13 +240,13 @@ def apply_seccomp() -> dict[str, Any]:
             f.add_rule(deny, name)
         except (OSError, ValueError, RuntimeError):
             skipped.append(name)  # not a syscall on this architecture
-    f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, 0))  # a new process, not a thread
+    f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))  # a new process, not a thread
     try:
         f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # its flags sit behind a pointer; libcs fall back to clone
     except (OSError, ValueError, RuntimeError):
         skipped.append("clone3")
     pid = os.getpid()
-    for name in _SIGNAL_SYSCALLS:
+    for name in SIGNAL_SYSCALLS:
         try:
             if name == "pidfd_send_signal":
                 f.add_rule(deny, name)
@@ -360,60 +255,7 @@ def apply_seccomp() -> dict[str, Any]:
         except (OSError, ValueError, RuntimeError):
             skipped.append(name)
     f.load()
-    return {"denied": len(DENIED_SYSCALLS) + len(_SIGNAL_SYSCALLS) + 2 - len(skipped), "arch": platform.machine()}
-
-
-# -- namespaces, rlimits, identity ---------------------------------------------------------------------
-
-_CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_NEWIPC = 0x10000000, 0x40000000, 0x08000000
-
-
-def unshare_namespaces() -> dict[str, bool]:
-    """New user, network (no interfaces) and IPC namespaces, for root too: in a user namespace of its own,
-    root keeps its uid for ownership checks but holds no capability over the machine's files, processes
-    or network. Best effort: what the kernel refuses is reported False (Landlock and seccomp still hold)."""
-    if not sys.platform.startswith("linux"):
-        return {"user_namespace": False, "network_namespace": False, "ipc_namespace": False}
-    libc = _libc()
-    for flags in (_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWIPC, _CLONE_NEWNET | _CLONE_NEWIPC, _CLONE_NEWNET):
-        if libc.unshare(flags) == 0:
-            return {
-                "user_namespace": bool(flags & _CLONE_NEWUSER),
-                "network_namespace": True,
-                "ipc_namespace": bool(flags & _CLONE_NEWIPC),
-            }
-    return {"user_namespace": False, "network_namespace": False, "ipc_namespace": False}
-
-
-def set_rlimits(address_space: int | None) -> list[str]:
-    import resource
-
-    done = []
-    if address_space is not None:
-        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-        done.append(f"as={address_space >> 20}MiB")
-    for name, lim in (("RLIMIT_FSIZE", 0), ("RLIMIT_CORE", 0), ("RLIMIT_NPROC", 0)):
-        resource.setrlimit(getattr(resource, name), (lim, lim))
-        done.append(f"{name[7:].lower()}=0")
-    return done
-
-
-def drop_root() -> str:
-    """As root, become ``nobody`` (uid/gid 65534, no groups): RLIMIT_NPROC binds again and no file of
-    another user is writable even if every other layer failed. As anyone else, stay."""
-    if os.geteuid() != 0:
-        return str(os.geteuid())
-    os.setgroups([])
-    os.setgid(65534)
-    os.setuid(65534)
-    return "nobody"
-
-
-def thread_count() -> int:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 1
+    return {"denied": len(DENIED_SYSCALLS) + len(SIGNAL_SYSCALLS) + 2 - len(skipped), "arch": platform.machine()}
 
 
 # -- the whole lock-down -------------------------------------------------------------------------------
