@@ -98,6 +98,196 @@ def envpool_step_rate(
     return rate
 
 
+def mujoco_step_rates(
+    tasks: tuple[str, ...] = ("HalfCheetah-v5", "Hopper-v5"),
+    num_envs: tuple[int, ...] = (16, 64, 256),
+    env_steps: int = 16_384,
+    sync_envs: int = 16,
+    num_threads: int | None = None,
+    envpool: bool = True,
+    repeats: int = 3,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Env-steps per second of the batched MuJoCo envs, gymnasium's ``SyncVectorEnv`` and EnvPool, side by side.
+
+    Each measurement times ``step`` over about ``env_steps`` env-steps (``env_steps // n`` vector
+    steps of random actions drawn beforehand, autoresets included) after a few untimed steps. The
+    implementations take turns within each of ``repeats`` rounds, so that a load change on a shared
+    machine hits them alike; a row reports the median round and the spread.
+
+    :param num_envs: sizes ``n`` for the batched env and EnvPool.
+    :param sync_envs: copies in the ``SyncVectorEnv`` of ``gymnasium.make(task)`` (one thread).
+    :param num_threads: physics threads of the batched env and of EnvPool (default: the CPUs this
+        process may use).
+    :param envpool: also EnvPool (``envpool.make_gymnasium``), skipped when it is not installed.
+    :returns: one row per measurement: ``task``, ``impl`` (``batched``, ``gym-sync``, ``envpool``),
+        ``num_envs``, ``threads``, ``steps_per_s`` (median), ``min``, ``max``.
+    """
+    from functools import partial
+
+    import gymnasium
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    from envs.batched.mujoco_sim import default_threads
+
+    threads = default_threads() if num_threads is None else num_threads
+    ep: Any = None
+    if envpool:
+        try:
+            import envpool as ep
+        except ImportError:
+            pass
+
+    def timed(env: Any, n: int, space: Any) -> float:
+        """``space``: the single-env action Box."""
+        steps, warmup = max(10, env_steps // n), 5
+        rng = np.random.default_rng(seed)
+        actions = rng.uniform(space.low, space.high, size=(steps + warmup, n, *space.shape)).astype(np.float32)
+        for t in range(warmup):
+            env.step(actions[t])
+        start = time.perf_counter()
+        for t in range(warmup, warmup + steps):
+            env.step(actions[t])
+        return n * steps / (time.perf_counter() - start)
+
+    def batched(task: str, n: int) -> float:
+        env = make_batched(task, n, num_threads=threads)
+        env.reset(seed=seed)
+        try:
+            return timed(env, n, env.single_action_space)
+        finally:
+            env.close()
+
+    def sync(task: str, n: int) -> float:
+        env = SyncVectorEnv([partial(gymnasium.make, task)] * n, autoreset_mode=AutoresetMode.SAME_STEP)
+        env.reset(seed=seed)
+        try:
+            return timed(env, n, env.single_action_space)
+        finally:
+            env.close()
+
+    def pool(task: str, n: int) -> float:
+        env = ep.make_gymnasium(task, num_envs=n, num_threads=threads, seed=seed)
+        env.reset()
+        try:
+            return timed(env, n, env.action_space)
+        finally:
+            env.close()
+
+    cases = [("batched", n, threads, batched) for n in num_envs] + [("gym-sync", sync_envs, 1, sync)]
+    if ep is not None:
+        cases += [("envpool", n, threads, pool) for n in num_envs]
+    rows: list[dict[str, Any]] = []
+    for task in tasks:
+        rates: dict[int, list[float]] = {i: [] for i in range(len(cases))}
+        for _ in range(repeats):
+            for i, (_, n, _, measure) in enumerate(cases):
+                rates[i].append(measure(task, n))
+        for i, (impl, n, k, _) in enumerate(cases):
+            r = rates[i]
+            rows.append(
+                {"task": task, "impl": impl, "num_envs": n, "threads": k, "steps_per_s": float(np.median(r)),
+                 "min": min(r), "max": max(r)}
+            )  # fmt: skip
+    return rows
+
+
+def format_step_rates(rows: list[dict[str, Any]]) -> str:
+    """:func:`mujoco_step_rates`'s rows as a table, one line each."""
+    return "\n".join(
+        f"{r['task']:16s} {r['impl']:9s} n={r['num_envs']:<5d} threads={r['threads']:<3d}"
+        f" {r['steps_per_s']:9.0f} env-steps/s (min {r['min']:.0f}, max {r['max']:.0f})"
+        for r in rows
+    )
+
+
+def minigrid_step_rate(
+    task_id: str = "MiniGrid-DoorKey-8x8-v0", num_envs: int = 16, steps: int = 300, lab: bool = True, seed: int = 0
+) -> float:
+    """Env-steps per second of minigrid's own env in gymnasium's ``SyncVectorEnv`` (``SAME_STEP``).
+
+    :param lab: wrap each env as the lab's task does (``FlatMiniGridObs`` + ``MiniGridInfo``, what
+        ``--vec gym`` trains on); ``False``: minigrid's bare Dict-observation env.
+    """
+    import gymnasium as gym
+    import minigrid  # noqa: F401  (registers the MiniGrid ids)
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    if lab:
+        import envs  # noqa: F401  (registers the lab's tasks)
+        from envs.registry import get_task
+
+        make = get_task(task_id).make_env
+    else:
+
+        def make() -> Any:
+            return gym.make(task_id)
+
+    env = SyncVectorEnv([make for _ in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
+    env.reset(seed=seed)
+    warmup = 20
+    actions = np.random.default_rng(seed).integers(0, 7, size=(steps + warmup, num_envs))
+    for t in range(warmup):
+        env.step(actions[t])
+    start = time.perf_counter()
+    for t in range(warmup, warmup + steps):
+        env.step(actions[t])
+    rate = num_envs * steps / (time.perf_counter() - start)
+    env.close()
+    return rate
+
+
+def grid_vs_minigrid(
+    task_id: str = "MiniGrid-DoorKey-8x8-v0",
+    num_envs: int = 4096,
+    ref_envs: int = 16,
+    steps: int = 200,
+    rounds: int = 3,
+    torch_threads: int | None = None,
+    device: str | None = None,
+) -> dict[str, float]:
+    """The batched gridworld's step rate against minigrid's ``SyncVectorEnv``, printed as a table.
+
+    Each round measures every contender once, interleaved, so a shared or throttled CPU slows them
+    alike; the best round of each is kept. Returns env-steps/s under ``minigrid``, ``minigrid_lab``
+    (the lab's wrappers), ``numpy``, ``torch-cpu`` (and ``torch-<device>`` for an accelerator), and the
+    ratios ``<backend>/minigrid``.
+
+    :param torch_threads: ``torch.set_num_threads`` for the run (torch's intra-op threads stall on a
+        CPU that other jobs share; 1 is often faster there).
+    """
+    import torch
+
+    if torch_threads is not None:
+        torch.set_num_threads(torch_threads)
+    runs: dict[str, Any] = {
+        "minigrid": lambda: minigrid_step_rate(task_id, ref_envs, steps, lab=False),
+        "minigrid_lab": lambda: minigrid_step_rate(task_id, ref_envs, steps, lab=True),
+        "numpy": lambda: step_rate(task_id, num_envs, "numpy", steps=steps, warmup=10),
+        "torch-cpu": lambda: step_rate(task_id, num_envs, "torch", device="cpu", steps=steps, warmup=10),
+    }
+    if device not in (None, "cpu"):
+        runs[f"torch-{device}"] = lambda: step_rate(task_id, num_envs, "torch", device=device, steps=steps, warmup=10)
+    best = dict.fromkeys(runs, 0.0)
+    for _ in range(rounds):
+        for name, run in runs.items():
+            best[name] = max(best[name], run())
+    out = dict(best)
+    print(
+        f"{task_id}: batched n={num_envs} vs minigrid SyncVectorEnv n={ref_envs} (torch threads {torch.get_num_threads()})"
+    )
+    for name, rate in best.items():
+        line = f"  {name:14s} {rate:12,.0f} env-steps/s"
+        if not name.startswith("minigrid"):
+            out[f"{name}/minigrid"] = rate / best["minigrid"]
+            out[f"{name}/minigrid_lab"] = rate / best["minigrid_lab"]
+            line += (
+                f"  {rate / best['minigrid']:7.1f}x minigrid, {rate / best['minigrid_lab']:7.1f}x minigrid+lab wrappers"
+            )
+        print(line)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="step rates of the batched classic-control envs")
     p.add_argument("--tasks", nargs="*", default=["CartPole-v1"])
