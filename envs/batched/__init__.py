@@ -23,8 +23,14 @@ from envs.batched.classic import (
     BatchedPendulum,
 )
 from envs.batched.core import BACKENDS, ArrayNamespace, BatchedEnv, resolve_device
+from envs.batched.mujoco_core import BatchedMujocoEnv
+from envs.batched.mujoco_envs import MUJOCO_CLASSES
 
-BATCHED_TASKS: tuple[str, ...] = tuple(BATCHED_CLASSES)
+MUJOCO_TASKS: tuple[str, ...] = tuple(MUJOCO_CLASSES)
+"""MuJoCo v5 task ids with a batched implementation (:mod:`envs.batched.mujoco_envs`; numpy physics,
+the torch backend hands out tensors)."""
+_CLASSES: dict[str, type[BatchedEnv]] = {**BATCHED_CLASSES, **MUJOCO_CLASSES}
+BATCHED_TASKS: tuple[str, ...] = tuple(_CLASSES)
 """Task ids with a batched implementation (in both backends)."""
 
 
@@ -35,7 +41,7 @@ def has_batched(task_id: str, backend: str = "numpy") -> bool:
             import torch  # noqa: F401
         except ImportError:
             return False
-    return task_id in BATCHED_CLASSES and backend in BACKENDS
+    return task_id in _CLASSES and backend in BACKENDS
 
 
 def make_batched(
@@ -50,22 +56,24 @@ def make_batched(
     :param kwargs: ``max_episode_steps=`` (time limit), ``dtype=`` (torch physics dtype).
     :raises ValueError: unknown task, unknown backend, or a torch device this machine lacks.
     """
-    if task_id not in BATCHED_CLASSES:
+    if task_id not in _CLASSES:
         raise ValueError(f"no batched env for task {task_id!r}; batched tasks: {', '.join(BATCHED_TASKS)}")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
-    return BATCHED_CLASSES[task_id](num_envs, backend=backend, device=device, **kwargs)
+    return _CLASSES[task_id](num_envs, backend=backend, device=device, **kwargs)
 
 
 __all__ = [
     "BACKENDS",
     "BATCHED_TASKS",
+    "MUJOCO_TASKS",
     "ArrayNamespace",
     "BatchedAcrobot",
     "BatchedCartPole",
     "BatchedEnv",
     "BatchedMountainCar",
     "BatchedMountainCarContinuous",
+    "BatchedMujocoEnv",
     "BatchedPendulum",
     "has_batched",
     "make_batched",
