@@ -1,13 +1,14 @@
-"""Array-batched classic control: thousands of env copies per ``step`` call, numpy or torch.
+"""Array-batched envs: thousands of env copies per ``step`` call, numpy or torch.
 
 >>> from envs.batched import make_batched
 >>> env = make_batched("CartPole-v1", 4096)                       # numpy, float64 physics
 >>> env = make_batched("Pendulum-v1", 4096, "torch", device="cuda")  # tensors stay on the GPU
+>>> env = make_batched("MiniGrid-DoorKey-8x8-v0", 4096)           # the gridworld (envs.batched.grid)
 
 Every env is a ``gymnasium.vector.VectorEnv`` with ``AutoresetMode.SAME_STEP`` and the task's
 time limit built in; ``info["final_obs"]`` is a full ``(n, obs_dim)`` array (see
 :mod:`envs.batched.core`). Trajectories match gymnasium's own envs step by step
-(``tests/test_batched_envs.py``).
+(``tests/test_batched_envs.py``; the MiniGrid tasks: ``tests/test_batched_grid.py``).
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ from envs.batched.classic import (
     BatchedPendulum,
 )
 from envs.batched.core import BACKENDS, ArrayNamespace, BatchedEnv, resolve_device
+from envs.batched.grid import GRID_CLASSES, BatchedGrid
 from envs.batched.mujoco_core import BatchedMujocoEnv
 from envs.batched.mujoco_envs import MUJOCO_CLASSES
 
+CLASSIC_TASKS: tuple[str, ...] = tuple(BATCHED_CLASSES)
+"""Classic-control task ids with a batched implementation (:mod:`envs.batched.classic`)."""
+GRID_TASKS: tuple[str, ...] = tuple(GRID_CLASSES)
+"""MiniGrid task ids with a batched implementation (:mod:`envs.batched.grid`)."""
 MUJOCO_TASKS: tuple[str, ...] = tuple(MUJOCO_CLASSES)
 """MuJoCo v5 task ids with a batched implementation (:mod:`envs.batched.mujoco_envs`; numpy physics,
 the torch backend hands out tensors)."""
-_CLASSES: dict[str, type[BatchedEnv]] = {**BATCHED_CLASSES, **MUJOCO_CLASSES}
+_CLASSES: dict[str, type[BatchedEnv]] = {**BATCHED_CLASSES, **GRID_CLASSES, **MUJOCO_CLASSES}
 BATCHED_TASKS: tuple[str, ...] = tuple(_CLASSES)
 """Task ids with a batched implementation (in both backends)."""
 
@@ -53,7 +59,8 @@ def make_batched(
     :param num_envs: number of copies ``n``.
     :param backend: ``"numpy"`` (CPU arrays) or ``"torch"`` (tensors on ``device``).
     :param device: torch device (``"cpu"``, ``"cuda"``, ``"cuda:0"``, ``"auto"``; default ``"auto"``).
-    :param kwargs: ``max_episode_steps=`` (time limit), ``dtype=`` (torch physics dtype).
+    :param kwargs: ``max_episode_steps=`` (time limit), ``dtype=`` (torch physics dtype);
+        gridworlds also ``pool_size=`` (:class:`envs.batched.grid.BatchedGrid`).
     :raises ValueError: unknown task, unknown backend, or a torch device this machine lacks.
     """
     if task_id not in _CLASSES:
@@ -66,11 +73,14 @@ def make_batched(
 __all__ = [
     "BACKENDS",
     "BATCHED_TASKS",
+    "CLASSIC_TASKS",
+    "GRID_TASKS",
     "MUJOCO_TASKS",
     "ArrayNamespace",
     "BatchedAcrobot",
     "BatchedCartPole",
     "BatchedEnv",
+    "BatchedGrid",
     "BatchedMountainCar",
     "BatchedMountainCarContinuous",
     "BatchedMujocoEnv",
