@@ -201,6 +201,93 @@ def format_step_rates(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def minigrid_step_rate(
+    task_id: str = "MiniGrid-DoorKey-8x8-v0", num_envs: int = 16, steps: int = 300, lab: bool = True, seed: int = 0
+) -> float:
+    """Env-steps per second of minigrid's own env in gymnasium's ``SyncVectorEnv`` (``SAME_STEP``).
+
+    :param lab: wrap each env as the lab's task does (``FlatMiniGridObs`` + ``MiniGridInfo``, what
+        ``--vec gym`` trains on); ``False``: minigrid's bare Dict-observation env.
+    """
+    import gymnasium as gym
+    import minigrid  # noqa: F401  (registers the MiniGrid ids)
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    if lab:
+        import envs  # noqa: F401  (registers the lab's tasks)
+        from envs.registry import get_task
+
+        make = get_task(task_id).make_env
+    else:
+
+        def make() -> Any:
+            return gym.make(task_id)
+
+    env = SyncVectorEnv([make for _ in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
+    env.reset(seed=seed)
+    warmup = 20
+    actions = np.random.default_rng(seed).integers(0, 7, size=(steps + warmup, num_envs))
+    for t in range(warmup):
+        env.step(actions[t])
+    start = time.perf_counter()
+    for t in range(warmup, warmup + steps):
+        env.step(actions[t])
+    rate = num_envs * steps / (time.perf_counter() - start)
+    env.close()
+    return rate
+
+
+def grid_vs_minigrid(
+    task_id: str = "MiniGrid-DoorKey-8x8-v0",
+    num_envs: int = 4096,
+    ref_envs: int = 16,
+    steps: int = 200,
+    rounds: int = 3,
+    torch_threads: int | None = None,
+    device: str | None = None,
+) -> dict[str, float]:
+    """The batched gridworld's step rate against minigrid's ``SyncVectorEnv``, printed as a table.
+
+    Each round measures every contender once, interleaved, so a shared or throttled CPU slows them
+    alike; the best round of each is kept. Returns env-steps/s under ``minigrid``, ``minigrid_lab``
+    (the lab's wrappers), ``numpy``, ``torch-cpu`` (and ``torch-<device>`` for an accelerator), and the
+    ratios ``<backend>/minigrid``.
+
+    :param torch_threads: ``torch.set_num_threads`` for the run (torch's intra-op threads stall on a
+        CPU that other jobs share; 1 is often faster there).
+    """
+    import torch
+
+    if torch_threads is not None:
+        torch.set_num_threads(torch_threads)
+    runs: dict[str, Any] = {
+        "minigrid": lambda: minigrid_step_rate(task_id, ref_envs, steps, lab=False),
+        "minigrid_lab": lambda: minigrid_step_rate(task_id, ref_envs, steps, lab=True),
+        "numpy": lambda: step_rate(task_id, num_envs, "numpy", steps=steps, warmup=10),
+        "torch-cpu": lambda: step_rate(task_id, num_envs, "torch", device="cpu", steps=steps, warmup=10),
+    }
+    if device not in (None, "cpu"):
+        runs[f"torch-{device}"] = lambda: step_rate(task_id, num_envs, "torch", device=device, steps=steps, warmup=10)
+    best = dict.fromkeys(runs, 0.0)
+    for _ in range(rounds):
+        for name, run in runs.items():
+            best[name] = max(best[name], run())
+    out = dict(best)
+    print(
+        f"{task_id}: batched n={num_envs} vs minigrid SyncVectorEnv n={ref_envs} (torch threads {torch.get_num_threads()})"
+    )
+    for name, rate in best.items():
+        line = f"  {name:14s} {rate:12,.0f} env-steps/s"
+        if not name.startswith("minigrid"):
+            out[f"{name}/minigrid"] = rate / best["minigrid"]
+            out[f"{name}/minigrid_lab"] = rate / best["minigrid_lab"]
+            line += (
+                f"  {rate / best['minigrid']:7.1f}x minigrid, {rate / best['minigrid_lab']:7.1f}x minigrid+lab wrappers"
+            )
+        print(line)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="step rates of the batched classic-control envs")
     p.add_argument("--tasks", nargs="*", default=["CartPole-v1"])
