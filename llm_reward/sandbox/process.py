@@ -9,16 +9,18 @@ by this process from the kernel (``/proc/<pid>/schedstat``), not reported by the
 Both validation (:func:`llm_reward.sandbox.validate_candidate`) and training
 (:class:`llm_reward.sandbox.SandboxedReward`) use exactly this: the same lock-down, the same transport,
 the same checks.
+
+The judge is in :mod:`~llm_reward.sandbox.judge`, the reply format in :mod:`~llm_reward.sandbox.wire` and the
+process's environment, buffer, CPU time and reaping in :mod:`~llm_reward.sandbox.lifecycle`; their names are
+re-exported here.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import mmap
 import os
-import re
 import select
 import shutil
 import signal
@@ -28,51 +30,32 @@ import sys
 import tempfile
 import time
 import weakref
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from llm_reward.sandbox.guards import CANDIDATE_FILENAME, Fail
+from llm_reward.sandbox.judge import COMPONENT_NAME, Verdict, exit_verdict, judge
+from llm_reward.sandbox.lifecycle import child_env, cpu_ns, kill_group, reap, shared_fd, stop_quietly
 from llm_reward.sandbox.limits import LABELS, SandboxLimits
+from llm_reward.sandbox.wire import CONTROL_BYTES, Result, clean_text, decode_arrays, read_json
 from llm_reward.sandbox.worker import BOOT
-from llm_reward.textsafe import clean_message
 
-_CONTROL_BYTES = 1 << 16  # most bytes of JSON the parent accepts in one message besides the values
-COMPONENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
-#: the dtypes a result may carry; anything else is refused before a byte of it is read
-_DTYPES = {
-    np.dtype(t).str: np.dtype(t)
-    for t in ("<f2", "<f4", "<f8", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "|b1")
-}
-
-
-def clean_text(text: Any, limit: int, keep: str = "head") -> str:
-    """Text that came from the worker made safe to store or show a model (:func:`llm_reward.textsafe.clean_message`)."""
-    return clean_message(text, limit, keep=keep)
-
-
-def child_env(cwd: Path) -> dict[str, str]:
-    """The worker's whole environment: nothing of the parent's (no API key, no proxy settings)."""
-    env = {
-        "PATH": os.defpath,
-        "HOME": str(cwd),
-        "TMPDIR": str(cwd),
-        "LANG": "C.UTF-8",
-        "PYTHONHASHSEED": "0",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "NUMEXPR_NUM_THREADS": "1",
-        "VECLIB_MAXIMUM_THREADS": "1",
-    }
-    for key in ("LD_LIBRARY_PATH", "MUJOCO_GL", "PYOPENGL_PLATFORM"):
-        if key in os.environ:
-            env[key] = os.environ[key]
-    return env
+__all__ = [
+    "COMPONENT_NAME",
+    "Result",
+    "Verdict",
+    "Worker",
+    "WorkerFailed",
+    "child_env",
+    "clean_text",
+    "exit_verdict",
+    "judge",
+    "kill_group",
+    "reap",
+]
 
 
 class WorkerFailed(Exception):
@@ -84,17 +67,6 @@ class WorkerFailed(Exception):
         super().__init__(message)
         self.label, self.message, self.tb, self.exit_code = label, message, tb, exit_code
         self.isolation = isolation or {}
-
-
-@dataclass
-class Result:
-    """What one call returned, as the worker sent it, before judging."""
-
-    kind: str
-    names: list[str]
-    arrays: list[np.ndarray]
-    cpu_ms: float | None
-    wall_ms: float
 
 
 class Worker:
@@ -126,7 +98,7 @@ class Worker:
         self.scratch.mkdir()
         os.chmod(self.workdir, 0o755)
         os.chmod(self.scratch, 0o777)  # writable by whoever the worker becomes
-        self.shm_fd = _shared_fd()
+        self.shm_fd = shared_fd()
         self.shm: mmap.mmap | None = None
         self.shm_size = 0
         self.layout_key: Any = None
@@ -164,7 +136,7 @@ class Worker:
         assert self.proc.stderr is not None
         os.set_blocking(self.proc.stderr.fileno(), False)
         self._err = b""
-        self._finalizer = weakref.finalize(self, _stop_quietly, self.proc, self.workdir, self.owner)
+        self._finalizer = weakref.finalize(self, stop_quietly, self.proc, self.workdir, self.owner)
         spec = {
             "source": source,
             "entry": entry,
@@ -179,7 +151,7 @@ class Worker:
         msg = self._recv(limits.startup_s, "while starting and loading the reward code", 0, starting=True)
         if msg[:1] != b"Y":
             self._fail("sandbox_error", f"the worker sent {bytes(msg[:1])!r} instead of a ready message")
-        doc = _json(msg[1:])
+        doc = read_json(msg[1:])
         self.isolation = dict(doc.get("isolation", {})) if isinstance(doc, dict) else {}
 
     @property
@@ -212,26 +184,26 @@ class Worker:
         for dst, a in zip(self.inputs, arrays, strict=True):
             np.copyto(dst, a, casting="no")
         self.calls += 1
-        cpu0 = _cpu_ns(self.pid)
+        cpu0 = cpu_ns(self.pid)
         t0 = time.perf_counter()
         self._send(b"C")
         msg = self._recv(timeout_s, where, (1 + self.limits.max_components) * max(n, 1) * 8)
         wall_ms = (time.perf_counter() - t0) * 1000.0
-        cpu1 = _cpu_ns(self.pid)
+        cpu1 = cpu_ns(self.pid)
         if msg[:1] != b"R":
             self._fail("sandbox_error", f"the worker sent {bytes(msg[:1])!r} instead of a result {where}")
         body = memoryview(msg)[1:]
         size = int.from_bytes(body[:4], "little")
-        if size > _CONTROL_BYTES:
+        if size > CONTROL_BYTES:
             self._fail(
                 "output_too_large",
                 f"the result's names and shapes are {size} bytes, longer than "
-                f"{_CONTROL_BYTES} {where}; use short component names",
+                f"{CONTROL_BYTES} {where}; use short component names",
             )
-        header = _json(bytes(body[4 : 4 + size]))
+        header = read_json(bytes(body[4 : 4 + size]))
         if not isinstance(header, dict):
             self._fail("wrong_type", f"the worker sent an unreadable result header {where}")
-        arrays_out = _decode_arrays(header, body[4 + size :], where)
+        arrays_out = decode_arrays(header, body[4 + size :], where)
         if arrays_out is None:
             self._fail("wrong_type", f"the worker sent values that do not match their header {where}")
         kind, names = header.get("kind"), header.get("names")
@@ -304,7 +276,7 @@ class Worker:
             if r:
                 break
         try:
-            msg = self.conn.recv_bytes(_CONTROL_BYTES + max_bytes)
+            msg = self.conn.recv_bytes(CONTROL_BYTES + max_bytes)
         except (EOFError, ConnectionResetError):
             msg = b""
         except OSError as e:
@@ -320,7 +292,7 @@ class Worker:
             )
             self._fail(label, message, tb)
         if msg[:1] == b"E":
-            doc = _json(msg[1:])
+            doc = read_json(msg[1:])
             self.stop(wait_exit_s=1.0)
             if not isinstance(doc, dict):
                 self._fail("sandbox_error", f"the worker sent an unreadable error report {where}")
@@ -380,222 +352,7 @@ class Worker:
         return self._err.decode("utf-8", "replace")
 
 
-def _stop_quietly(proc: subprocess.Popen[bytes], workdir: Path, owner: int) -> None:
-    if os.getpid() != owner:
-        return
-    kill_group(proc.pid)
-    reap(proc.pid)
-    shutil.rmtree(workdir, ignore_errors=True)
-
-
-# -- the judge -----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Verdict:
-    total: np.ndarray
-    components: dict[str, np.ndarray]
-    warnings: list[str] = field(default_factory=list)
-
-
-def judge(
-    res: Result,
-    n: int,
-    where: str,
-    *,
-    strict: bool,
-    max_components: int,
-    reward_name: str = "reward",
-    expected: tuple[str, ...] | None = None,
-) -> Verdict:
-    """Check one result; raise :class:`~llm_reward.sandbox.guards.Fail` with a label for the first problem.
-
-    :param strict: only ``(total, components)`` is accepted (validation); otherwise also the other forms
-        :class:`~rewardlab.rewards.base.FunctionReward` takes (a mapping, total = sum; a single array).
-    :param expected: the component names of earlier calls; they must not change.
-    """
-    contract = "return (total, components): total an (n,) float array, components a dict of (n,) arrays"
-    warnings: list[str] = []
-    if strict and res.kind != "tuple":
-        raise Fail(
-            "wrong_type", f"returned {'a dict' if res.kind == 'mapping' else 'a single value'} {where}; {contract}"
-        )
-    names = res.names[1:] if res.kind == "tuple" else res.names
-    values = res.arrays[1:] if res.kind == "tuple" else res.arrays
-    if res.kind == "single":
-        names = [reward_name]
-    if len(names) > max_components:
-        raise Fail(
-            "output_too_large", f"returned {len(names)} components {where}; at most {max_components} are allowed"
-        )
-    if res.kind == "mapping" and not names:
-        raise Fail("wrong_type", f"returned no components {where}; {contract}")
-    for k in names:
-        if not COMPONENT_NAME.fullmatch(k):
-            raise Fail(
-                "bad_component_name",
-                f"a component name is not a short identifier {where} (letters, digits "
-                "and _, at most 40 characters, not starting with a digit); name components like 'goal_bonus'",
-            )
-    if len(set(names)) != len(names):
-        raise Fail("wrong_type", f"component names repeat {where}")
-
-    def column(a: np.ndarray, what: str, total: bool = False) -> np.ndarray:
-        if a.ndim == 0:
-            if total and strict:
-                raise Fail(
-                    "wrong_shape",
-                    f"the total is a scalar ({float(a):.6g}) {where}; return one value per env, shape ({n},)",
-                )
-            if not total:
-                warnings.append(f"{what} is a scalar; it is broadcast to every env")
-            return np.full(n, float(a))
-        if a.shape != (n,):
-            hint = " -- squeeze the last axis" if a.shape == (n, 1) else ""
-            raise Fail("wrong_shape", f"{what} has shape {tuple(a.shape)} {where}; expected ({n},){hint}")
-        if total and strict and a.dtype.kind != "f":
-            raise Fail("wrong_type", f"the total has dtype {a.dtype} {where}; return floats (e.g. .astype(np.float32))")
-        return a.astype(np.float64)
-
-    comps = {k: column(v, f"component {k!r}") for k, v in zip(names, values, strict=True)}
-    if expected is not None and tuple(names) != expected:
-        raise Fail(
-            "unstable_components",
-            f"component names changed between calls: {list(expected)} then "
-            f"{list(names)} {where}; return the same components every call (use zeros when one does not apply)",
-        )
-
-    if res.kind == "tuple":
-        total = column(res.arrays[0], "the total", total=True)
-    elif res.kind == "mapping":
-        total = np.sum(list(comps.values()), axis=0) if comps else np.zeros(n)
-    else:
-        total = comps[reward_name]
-    bad = [k for k, a in comps.items() if not np.isfinite(a).all()]
-    if not np.isfinite(total).all() or bad:
-        culprits = f"; non-finite components: {bad}" if bad else ""
-        raise Fail(
-            "nan_or_inf",
-            f"the total is NaN or inf for {int((~np.isfinite(total)).sum())} of {n} envs {where}"
-            f"{culprits} -- guard divisions, logs and square roots (e.g. np.maximum(x, 1e-8))",
-        )
-    return Verdict(total, comps, warnings)
-
-
-def _decode_arrays(header: dict[str, Any], payload: memoryview, where: str) -> list[np.ndarray] | None:
-    specs = header.get("arrays")
-    if not isinstance(specs, list):
-        return None
-    out, offset = [], 0
-    for spec in specs:
-        if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], list)):
-            return None
-        dt = _DTYPES.get(spec[0])
-        shape = spec[1]
-        if dt is None:
-            raise Fail("wrong_type", f"a returned array has dtype {clean_text(spec[0], 20)!r} {where}; return numbers")
-        if not all(isinstance(d, int) and 0 <= d < 2**31 for d in shape) or len(shape) > 8:
-            return None
-        nbytes = dt.itemsize * math.prod(shape)
-        if offset + nbytes > len(payload):
-            return None
-        out.append(np.frombuffer(payload[offset : offset + nbytes], dtype=dt).reshape(shape).copy())
-        offset += nbytes
-    return out if offset == len(payload) else None
-
-
-# -- process plumbing -----------------------------------------------------------------------------------------
-
-
-def kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def reap(pid: int) -> tuple[int | None, Any]:
-    deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline:
-        try:
-            got, status, rusage = os.wait4(pid, os.WNOHANG)
-        except ChildProcessError:
-            return None, None
-        if got == pid:
-            return status, rusage
-        time.sleep(0.005)
-    return None, None  # stuck in the kernel; it is SIGKILLed and will go
-
-
-def exit_verdict(code: int | None, rusage: Any, limits: SandboxLimits, err: str, where: str) -> tuple[str, str, str]:
-    """Label, message and the candidate's frames (from faulthandler's dump) for a worker that died."""
-    keep = [ln.strip() for ln in err.splitlines() if "Fatal Python error" in ln or CANDIDATE_FILENAME in ln]
-    frames = [ln for ln in keep if CANDIDATE_FILENAME in ln]
-    if frames:
-        where += " (" + frames[0].replace(f'File "{CANDIDATE_FILENAME}", ', "") + ")"
-    tail = "\n".join(keep[-8:])
-    code = -signal.SIGKILL if code is None else code
-    if code < 0:
-        sig = -code
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = f"signal {sig}"
-        if sig == signal.SIGXCPU:
-            why = "look for an unbounded loop or a per-env Python loop, and vectorise over envs"
-            return (
-                "cpu_limit",
-                f"used more than the CPU limit of {limits.cpu_s:g} s{where}; it was killed -- {why}",
-                tail,
-            )
-        if sig == signal.SIGXFSZ:
-            return "file_write", "tried to write a file (file size limit is 0); it was killed", tail
-        if sig == signal.SIGSYS:
-            return "denied", f"made a system call the sandbox forbids{where}; it was killed", tail
-        if sig == signal.SIGKILL:
-            return (
-                "memory_limit",
-                f"was killed by SIGKILL{where} (the kernel's out-of-memory killer or the hard "
-                f"limits); the memory limit is {limits.memory_mb} MiB",
-                tail,
-            )
-        return "crashed", f"the interpreter crashed with {name}{where} (native code fault or abort)", tail
-    return "crashed", f"the process exited with status {code} without a result{where}", tail
-
-
-def _shared_fd() -> int:
-    """The shared input buffer: a memfd sealed against shrinking (so the worker cannot make the parent's
-    map fault), or an unlinked temporary file."""
-    if hasattr(os, "memfd_create") and hasattr(fcntl, "F_ADD_SEALS"):
-        try:
-            fd = os.memfd_create("rewardlab-reward", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-        except OSError:
-            pass
-        else:
-            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
-            return fd
-    fd, path = tempfile.mkstemp(prefix="rewardlab-inputs-")
-    os.unlink(path)
-    return fd
-
-
-def _cpu_ns(pid: int) -> int | None:
-    """CPU time the process has used, read from the kernel (nanoseconds)."""
-    try:
-        with open(f"/proc/{pid}/schedstat", "rb") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _first_dim(fields: dict[str, np.ndarray]) -> int:
     for a in fields.values():
         return int(a.shape[0]) if a.ndim else 1
     return 0
-
-
-def _json(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None

@@ -1,0 +1,148 @@
+"""The verdicts of the parent on a sandbox call: :func:`judge` on what a call returned, :func:`exit_verdict` on
+a worker that died without a result.
+
+Both run in the parent, which candidate code never runs in, so nothing it patches inside its own process
+can change a verdict.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from llm_reward.sandbox.guards import CANDIDATE_FILENAME, Fail
+from llm_reward.sandbox.limits import SandboxLimits
+from llm_reward.sandbox.wire import Result
+
+COMPONENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+
+
+@dataclass
+class Verdict:
+    total: np.ndarray
+    components: dict[str, np.ndarray]
+    warnings: list[str] = field(default_factory=list)
+
+
+def judge(
+    res: Result,
+    n: int,
+    where: str,
+    *,
+    strict: bool,
+    max_components: int,
+    reward_name: str = "reward",
+    expected: tuple[str, ...] | None = None,
+) -> Verdict:
+    """Check one result; raise :class:`~llm_reward.sandbox.guards.Fail` with a label for the first problem.
+
+    :param strict: only ``(total, components)`` is accepted (validation); otherwise also the other forms
+        :class:`~rewardlab.rewards.base.FunctionReward` takes (a mapping, total = sum; a single array).
+    :param expected: the component names of earlier calls; they must not change.
+    """
+    contract = "return (total, components): total an (n,) float array, components a dict of (n,) arrays"
+    warnings: list[str] = []
+    if strict and res.kind != "tuple":
+        raise Fail(
+            "wrong_type", f"returned {'a dict' if res.kind == 'mapping' else 'a single value'} {where}; {contract}"
+        )
+    names = res.names[1:] if res.kind == "tuple" else res.names
+    values = res.arrays[1:] if res.kind == "tuple" else res.arrays
+    if res.kind == "single":
+        names = [reward_name]
+    if len(names) > max_components:
+        raise Fail(
+            "output_too_large", f"returned {len(names)} components {where}; at most {max_components} are allowed"
+        )
+    if res.kind == "mapping" and not names:
+        raise Fail("wrong_type", f"returned no components {where}; {contract}")
+    for k in names:
+        if not COMPONENT_NAME.fullmatch(k):
+            raise Fail(
+                "bad_component_name",
+                f"a component name is not a short identifier {where} (letters, digits "
+                "and _, at most 40 characters, not starting with a digit); name components like 'goal_bonus'",
+            )
+    if len(set(names)) != len(names):
+        raise Fail("wrong_type", f"component names repeat {where}")
+
+    def column(a: np.ndarray, what: str, total: bool = False) -> np.ndarray:
+        if a.ndim == 0:
+            if total and strict:
+                raise Fail(
+                    "wrong_shape",
+                    f"the total is a scalar ({float(a):.6g}) {where}; return one value per env, shape ({n},)",
+                )
+            if not total:
+                warnings.append(f"{what} is a scalar; it is broadcast to every env")
+            return np.full(n, float(a))
+        if a.shape != (n,):
+            hint = " -- squeeze the last axis" if a.shape == (n, 1) else ""
+            raise Fail("wrong_shape", f"{what} has shape {tuple(a.shape)} {where}; expected ({n},){hint}")
+        if total and strict and a.dtype.kind != "f":
+            raise Fail("wrong_type", f"the total has dtype {a.dtype} {where}; return floats (e.g. .astype(np.float32))")
+        return a.astype(np.float64)
+
+    comps = {k: column(v, f"component {k!r}") for k, v in zip(names, values, strict=True)}
+    if expected is not None and tuple(names) != expected:
+        raise Fail(
+            "unstable_components",
+            f"component names changed between calls: {list(expected)} then "
+            f"{list(names)} {where}; return the same components every call (use zeros when one does not apply)",
+        )
+
+    if res.kind == "tuple":
+        total = column(res.arrays[0], "the total", total=True)
+    elif res.kind == "mapping":
+        total = np.sum(list(comps.values()), axis=0) if comps else np.zeros(n)
+    else:
+        total = comps[reward_name]
+    bad = [k for k, a in comps.items() if not np.isfinite(a).all()]
+    if not np.isfinite(total).all() or bad:
+        culprits = f"; non-finite components: {bad}" if bad else ""
+        raise Fail(
+            "nan_or_inf",
+            f"the total is NaN or inf for {int((~np.isfinite(total)).sum())} of {n} envs {where}"
+            f"{culprits} -- guard divisions, logs and square roots (e.g. np.maximum(x, 1e-8))",
+        )
+    return Verdict(total, comps, warnings)
+
+
+def exit_verdict(code: int | None, rusage: Any, limits: SandboxLimits, err: str, where: str) -> tuple[str, str, str]:
+    """Label, message and the candidate's frames (from faulthandler's dump) for a worker that died."""
+    keep = [ln.strip() for ln in err.splitlines() if "Fatal Python error" in ln or CANDIDATE_FILENAME in ln]
+    frames = [ln for ln in keep if CANDIDATE_FILENAME in ln]
+    if frames:
+        where += " (" + frames[0].replace(f'File "{CANDIDATE_FILENAME}", ', "") + ")"
+    tail = "\n".join(keep[-8:])
+    code = -signal.SIGKILL if code is None else code
+    if code < 0:
+        sig = -code
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        if sig == signal.SIGXCPU:
+            why = "look for an unbounded loop or a per-env Python loop, and vectorise over envs"
+            return (
+                "cpu_limit",
+                f"used more than the CPU limit of {limits.cpu_s:g} s{where}; it was killed -- {why}",
+                tail,
+            )
+        if sig == signal.SIGXFSZ:
+            return "file_write", "tried to write a file (file size limit is 0); it was killed", tail
+        if sig == signal.SIGSYS:
+            return "denied", f"made a system call the sandbox forbids{where}; it was killed", tail
+        if sig == signal.SIGKILL:
+            return (
+                "memory_limit",
+                f"was killed by SIGKILL{where} (the kernel's out-of-memory killer or the hard "
+                f"limits); the memory limit is {limits.memory_mb} MiB",
+                tail,
+            )
+        return "crashed", f"the interpreter crashed with {name}{where} (native code fault or abort)", tail
+    return "crashed", f"the process exited with status {code} without a result{where}", tail
