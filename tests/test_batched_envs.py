@@ -21,7 +21,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 import envs  # noqa: F401  (registers the tasks)
-from envs.batched import BATCHED_TASKS, has_batched, make_batched
+from envs.batched import CLASSIC_TASKS, has_batched, make_batched
 from envs.batched.bench import step_rate
 from envs.registry import get_task
 
@@ -52,7 +52,7 @@ def _sync(gym_env, task_id, state_row):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("task_id", BATCHED_TASKS)
+@pytest.mark.parametrize("task_id", CLASSIC_TASKS)
 def test_trajectories_match_gymnasium(task_id, backend):
     n, steps = 6, 250
     env = make_batched(task_id, n, backend)
@@ -100,7 +100,7 @@ def test_trajectories_match_gymnasium(task_id, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("task_id", BATCHED_TASKS)
+@pytest.mark.parametrize("task_id", CLASSIC_TASKS)
 def test_time_limit_truncates_like_timelimit(task_id, backend):
     limit, n = 7, 4
     env = make_batched(task_id, n, backend, max_episode_steps=limit)
@@ -159,7 +159,7 @@ def test_cartpole_episode_lengths_match_gymnasium_distribution(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("task_id", BATCHED_TASKS)
+@pytest.mark.parametrize("task_id", CLASSIC_TASKS)
 def test_autoreset_in_array(task_id, backend):
     n = 64
     env = make_batched(task_id, n, backend, max_episode_steps=5)
@@ -202,7 +202,7 @@ def test_final_obs_is_terminal_state_on_termination():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("task_id", BATCHED_TASKS)
+@pytest.mark.parametrize("task_id", CLASSIC_TASKS)
 def test_same_seed_same_trajectory(task_id, backend):
     def rollout(seed):
         env = make_batched(task_id, 32, backend, max_episode_steps=20)
@@ -248,7 +248,7 @@ def test_reset_options_set_bounds(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("task_id", BATCHED_TASKS)
+@pytest.mark.parametrize("task_id", CLASSIC_TASKS)
 def test_vector_env_api(task_id, backend):
     n = 5
     env = make_batched(task_id, n, backend)
@@ -275,7 +275,7 @@ def test_vector_env_api(task_id, backend):
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="CartPole-v1"):
-        make_batched("HalfCheetah-v5", 4)
+        make_batched("rewardlab/HopperJump-v0", 4)
     with pytest.raises(ValueError, match="numpy, torch"):
         make_batched("CartPole-v1", 4, backend="jax")
     with pytest.raises(ValueError, match="num_envs"):
@@ -292,7 +292,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="dtype"):
         make_batched("CartPole-v1", 4, "torch", device="cpu", dtype="int32")
     assert has_batched("Acrobot-v1", "torch") and not has_batched("Acrobot-v1", "jax")
-    assert not has_batched("HalfCheetah-v5")
+    assert not has_batched("rewardlab/HopperJump-v0")
 
     for backend in BACKENDS:
         env = make_batched("CartPole-v1", 4, backend, device="cpu" if backend == "torch" else None)
@@ -324,7 +324,7 @@ def test_acrobot_wrap_matches_gymnasium_for_several_turns():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("task_id", BATCHED_TASKS)
+@pytest.mark.parametrize("task_id", CLASSIC_TASKS)
 def test_torch_on_cuda_stays_on_device(task_id):
     env = make_batched(task_id, 1024, "torch", device="cuda")
     obs, _ = env.reset(seed=0)
@@ -386,7 +386,7 @@ def _values(task, b):
     return out
 
 
-@pytest.mark.parametrize("task_id", BATCHED_TASKS)
+@pytest.mark.parametrize("task_id", CLASSIC_TASKS)
 def test_task_views_fitness_and_hand_rewards_run_on_torch(task_id):
     task = get_task(task_id)
     b = _transition_batch(task_id)
