@@ -37,7 +37,7 @@ import os
 import platform
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -315,13 +315,7 @@ class KernelSupport:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "platform": self.platform,
-            "landlock_abi": self.landlock_abi,
-            "seccomp": self.seccomp,
-            "root": self.root,
-            "sufficient": self.sufficient,
-        }
+        return {**asdict(self), "sufficient": self.sufficient}
 
 
 def probe() -> KernelSupport:
