@@ -14,8 +14,8 @@ Two simulators with one interface (:class:`Simulator`):
   RK4 no sensor reproduces it), and as the fallback on MuJoCo < 4.0.
 
 Both run gymnasium's ``MujocoEnv`` sequence: ``reset`` = ``mj_resetData``, set ``qpos``/``qvel``,
-``mj_forward``; ``step`` = ``ctrl[:] = action``, ``mj_step`` ``nstep`` times (and, if asked,
-``mj_rnePostConstraint``). Derived fields (``xpos``, ``cfrc_ext``) are those ``mj_step`` leaves,
+``mj_forward`` (which :class:`BatchSim` skips where no derived field is read: it changes no state);
+``step`` = ``ctrl[:] = action``, ``mj_step`` ``nstep`` times (and, if asked, ``mj_rnePostConstraint``). Derived fields (``xpos``, ``cfrc_ext``) are those ``mj_step`` leaves,
 one substep behind the state, exactly as gymnasium's envs read them.
 """
 
