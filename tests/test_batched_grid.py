@@ -83,8 +83,27 @@ def test_registration_and_info_keys_match_the_lab_tasks():
 @pytest.mark.parametrize(("backend", "device"), DEVICES)
 @pytest.mark.parametrize("task_id", TASKS)
 def test_steps_match_minigrid(task_id, backend, device):
-    n, rng = SEEDS, np.random.default_rng(11)
-    env = make_batched(task_id, n, backend, device=device, pool_size=32)
+    _check_parity(make_batched(task_id, SEEDS, backend, device=device, pool_size=32), task_id)
+
+
+@pytest.mark.parametrize("task_id", ["MiniGrid-DoorKey-5x5-v0", "MiniGrid-KeyCorridorS3R1-v0", "MiniGrid-LavaGapS5-v0"])
+def test_accelerator_path_matches_minigrid_on_the_cpu(task_id):
+    """The accelerator code path (levels from a device pool, masked autoreset, no host sync), forced on the CPU."""
+    env = make_batched(task_id, SEEDS, "torch", device="cpu", pool_size=32)
+    env._sync_free = env._on_device = True
+    _check_parity(env, task_id)
+    assert env._pool is not None and isinstance(env._pool["grid"], torch.Tensor)
+    empty = make_batched("MiniGrid-Empty-8x8-v0", 3, "torch", device="cpu", max_episode_steps=2)
+    empty._sync_free = empty._on_device = True
+    obs0, _ = empty.reset(seed=0)
+    for _ in range(2):
+        obs, _, _, trunc, info = empty.step(torch.tensor([2, 2, 1]))
+    assert trunc.all() and torch.equal(obs, obs0) and info["agent_x"].tolist() == [1, 1, 1]
+    assert info["final_info"]["agent_x"].tolist() == [3, 3, 1]
+
+
+def _check_parity(env: Any, task_id: str) -> None:
+    n, rng, backend = SEEDS, np.random.default_rng(11), env.backend
     assert isinstance(env, BatchedGrid)
     env.reset(seed=0)
     refs = [_reference(task_id) for _ in range(n)]
