@@ -37,6 +37,7 @@ test-all: $(STAMP)
 	$(call pytest_tier,-m '')
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check rewardlab envs agents llm_reward tests
 	$(BIN)/ruff check rewardlab envs agents llm_reward tests
 
 # mypy on the lab core and the worlds (files and settings: [tool.mypy] in pyproject.toml)

@@ -54,7 +54,10 @@ CARTPOLE = Task(
     units=CARTPOLE_UNITS,
     fitness=Fitness(lambda s: xp.ones_like(s.x), "sum", 475.0, "steps", "steps balanced (max 500)"),
     rewards={
-        "sparse": HandReward("1 on the last step of an episode that survives all 500 steps", components=lambda s: {"survived": _cartpole_survived(s)}),
+        "sparse": HandReward(
+            "1 on the last step of an episode that survives all 500 steps",
+            components=lambda s: {"survived": _cartpole_survived(s)},
+        ),
         "hand": HandReward("alive bonus + uprightness + centring", components=_cartpole_hand),
         "potential": HandReward(
             "env reward shaped with phi = -(|theta|/0.21 + |x|/2.4)",
@@ -118,7 +121,9 @@ CARTPOLE_KEEP_LEFT = Task(
 # -- MountainCar ----------------------------------------------------------------------------
 
 MOUNTAINCAR_SCHEMA = (
-    ObsField("x", 0, "m", "car position along the valley; the flag is at x = 0.5, the valley bottom near -0.52", -1.2, 0.6),
+    ObsField(
+        "x", 0, "m", "car position along the valley; the flag is at x = 0.5, the valley bottom near -0.52", -1.2, 0.6
+    ),
     ObsField("v", 1, "m/s", "car velocity, positive = moving right (towards the flag)", -0.07, 0.07),
 )
 MOUNTAINCAR_UNITS = {"x": "m", "v": "m/s", "height": "m", "step": "steps"}
@@ -195,13 +200,9 @@ MOUNTAINCAR_CONTINUOUS = Task(
     obs_schema=MOUNTAINCAR_SCHEMA,
     view=mountaincar_view,
     units=MOUNTAINCAR_UNITS,
-    fitness=Fitness(
-        lambda s: xp.as_float(s.x >= 0.45), "max", 1.0, "reached (0/1)", "reached the flag (x >= 0.45)"
-    ),
+    fitness=Fitness(lambda s: xp.as_float(s.x >= 0.45), "max", 1.0, "reached (0/1)", "reached the flag (x >= 0.45)"),
     rewards={
-        "sparse": HandReward(
-            "1 on reaching the flag, else 0", components=lambda s: {"goal": xp.as_float(s.x >= 0.45)}
-        ),
+        "sparse": HandReward("1 on reaching the flag, else 0", components=lambda s: {"goal": xp.as_float(s.x >= 0.45)}),
         "hand": HandReward("energy gain + goal bonus + time and effort costs", components=_mcc_hand),
         "potential": HandReward("sparse shaped with phi = scaled mechanical energy", potential=_mc_energy),
     },
@@ -248,11 +249,16 @@ ACROBOT = Task(
     view=acrobot_view,
     units={"tip_height": "link lengths", "theta1_dot": "rad/s", "theta2_dot": "rad/s", "step": "steps"},
     fitness=Fitness(
-        lambda s: xp.full_float(s.tip_height, -1.0), "sum", -150.0, "-steps",
+        lambda s: xp.full_float(s.tip_height, -1.0),
+        "sum",
+        -150.0,
+        "-steps",
         "minus the number of steps taken to swing the tip above height 1 (-500 if never)",
     ),
     rewards={
-        "sparse": HandReward("1 on swinging the tip above height 1", components=lambda s: {"goal": xp.as_float(s.terminated)}),
+        "sparse": HandReward(
+            "1 on swinging the tip above height 1", components=lambda s: {"goal": xp.as_float(s.terminated)}
+        ),
         "hand": HandReward(
             "tip height + goal bonus + step cost",
             components=lambda s: {
@@ -261,7 +267,9 @@ ACROBOT = Task(
                 "time": xp.full_like(s.tip_height, -1.0),
             },
         ),
-        "potential": HandReward("env reward shaped with phi = tip height", potential=lambda s: s.tip_height, base="env"),
+        "potential": HandReward(
+            "env reward shaped with phi = tip height", potential=lambda s: s.tip_height, base="env"
+        ),
     },
     budgets={"default": 100_000},
     max_episode_steps=500,
@@ -302,11 +310,11 @@ PENDULUM = Task(
     obs_schema=PENDULUM_SCHEMA,
     view=pendulum_view,
     units={"theta": "rad", "theta_dot": "rad/s", "cos_theta": "1", "sin_theta": "1", "step": "steps"},
-    fitness=Fitness(
-        _pendulum_upright, "mean", 0.5, "fraction", f"fraction of steps with |theta| < {UPRIGHT_RAD} rad"
-    ),
+    fitness=Fitness(_pendulum_upright, "mean", 0.5, "fraction", f"fraction of steps with |theta| < {UPRIGHT_RAD} rad"),
     rewards={
-        "sparse": HandReward(f"1 while |theta| < {UPRIGHT_RAD} rad", components=lambda s: {"upright": _pendulum_upright(s)}),
+        "sparse": HandReward(
+            f"1 while |theta| < {UPRIGHT_RAD} rad", components=lambda s: {"upright": _pendulum_upright(s)}
+        ),
         "hand": HandReward(
             "cos(theta) + slow spin near the top + effort cost",
             components=lambda s: {

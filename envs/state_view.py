@@ -54,9 +54,7 @@ class StateView:
         try:
             return fields[name]
         except KeyError:
-            raise AttributeError(
-                f"state view has no field {name!r}; fields: {sorted(fields)}"
-            ) from None
+            raise AttributeError(f"state view has no field {name!r}; fields: {sorted(fields)}") from None
 
     def __getitem__(self, name: str) -> Any:
         return self._fields[name]

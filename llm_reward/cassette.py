@@ -188,10 +188,13 @@ class Cassette:
         except ValueError as exc:
             raise ValueError(f"corrupt fixture {path}: {exc}") from exc
         if not isinstance(raw, dict) or not isinstance(raw.get("text"), str) or raw.get("fixture") is not True:
-            raise ValueError(f"corrupt fixture {path}: needs \"fixture\": true and a string \"text\"")
+            raise ValueError(f'corrupt fixture {path}: needs "fixture": true and a string "text"')
         words = len(raw["text"].split())
         return {
-            "format": FORMAT, "key": None, "fixture": True, "latency_s": 0.0,
+            "format": FORMAT,
+            "key": None,
+            "fixture": True,
+            "latency_s": 0.0,
             "response": {"text": raw["text"], "finish_reason": "stop", "model": "fixture"},
             "usage": {"prompt_tokens": 0, "completion_tokens": int(words * 1.3), "estimated": True},
         }
@@ -200,8 +203,13 @@ class Cassette:
         """Write a hand-written response for slot (tag, sample index)."""
         path = self.fixture_path(tag, sample_index)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"fixture": True, "tag": tag, "sample_index": int(sample_index), "note": note,
-                                    "text": text}, indent=1) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps(
+                {"fixture": True, "tag": tag, "sample_index": int(sample_index), "note": note, "text": text}, indent=1
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         return path
 
     def manifest(self) -> dict[str, Any]:
@@ -278,7 +286,12 @@ class Cassette:
 
     def counters(self) -> dict[str, int]:
         with self._lock:
-            return {"hits": self.hits, "fixture_hits": self.fixture_hits, "misses": self.misses, "recorded": self.recorded}
+            return {
+                "hits": self.hits,
+                "fixture_hits": self.fixture_hits,
+                "misses": self.misses,
+                "recorded": self.recorded,
+            }
 
 
 def shipped_cassette(name: str, mode: Mode = "replay") -> Cassette:

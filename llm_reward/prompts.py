@@ -167,11 +167,13 @@ def error_feedback(trace: str, code: str | None = None, template_dir: str | Path
     return render_template("error_feedback_nocode.txt", template_dir, trace=trace)
 
 
-def preference_block(ranking: Sequence[str], note: str | None, worst_code: str | None,
-                     template_dir: str | Path | None = None) -> str:
+def preference_block(
+    ranking: Sequence[str], note: str | None, worst_code: str | None, template_dir: str | Path | None = None
+) -> str:
     """ICPL feedback: a person's ranking of the last round's rollouts (most preferred first)."""
     return render_template(
-        "preference.txt", template_dir,
+        "preference.txt",
+        template_dir,
         ranking="\n".join(f"{i + 1}. {c}" for i, c in enumerate(ranking)),
         note=f"Their note: {note}\n" if note else "",
         worst_code=(worst_code or "").rstrip(),
@@ -180,8 +182,9 @@ def preference_block(ranking: Sequence[str], note: str | None, worst_code: str |
 
 def critic_messages(task: Task, code: str, system: str, template_dir: str | Path | None = None) -> list[dict[str, str]]:
     """A critic pass (Auto MC-Reward style): review a candidate before it is trained."""
-    user = render_template("critic.txt", template_dir, task_id=task.id, task_description=task.description,
-                           code=code.rstrip())
+    user = render_template(
+        "critic.txt", template_dir, task_id=task.id, task_description=task.description, code=code.rstrip()
+    )
     msgs = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     assert_no_leak(msgs, task)
     return msgs

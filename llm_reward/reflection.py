@@ -62,9 +62,15 @@ class Reflection:
     def stats_json(self) -> dict[str, Any]:
         """The compact statistics the mutation backend and the prompt's JSON block carry."""
         return {
-            "components": {k: {"corr_fitness": c.corr_fitness, "dead": c.dead, "share": round(c.share, 4),
-                               "constant_per_step": c.constant_per_step}
-                           for k, c in self.components.items()},
+            "components": {
+                k: {
+                    "corr_fitness": c.corr_fitness,
+                    "dead": c.dead,
+                    "share": round(c.share, 4),
+                    "constant_per_step": c.constant_per_step,
+                }
+                for k, c in self.components.items()
+            },
             "final_fitness": self.final_fitness,
             "success_rate": self.success_rate,
             "fitness_trend": self.fitness_trend,
@@ -81,8 +87,10 @@ class Reflection:
         for k, c in self.components.items():
             flag = " [DEAD: never changes]" if c.dead else ""
             if c.constant_per_step and not c.dead:
-                relation = (f"the same {c.per_step_mean:.3g} every step, so its episode total only measures "
-                            "episode length (see the episode length's correlation below)")
+                relation = (
+                    f"the same {c.per_step_mean:.3g} every step, so its episode total only measures "
+                    "episode length (see the episode length's correlation below)"
+                )
             else:
                 corr = "n/a" if c.corr_fitness is None else f"{c.corr_fitness:+.2f}"
                 relation = f"per step {c.per_step_mean:.3g} on average, rank correlation with fitness {corr}"
@@ -145,7 +153,7 @@ def reflect(run_dir: str | Path, n_points: int = 10) -> Reflection:
     fit = np.array([r["fitness"] for r in rows], dtype=float)
     shaped = np.array([r["shaped_return"] for r in rows], dtype=float)
     length = np.array([r["length"] for r in rows], dtype=float)
-    all_names = [k[len("reward/"):] for k in (rows[0] if rows else {}) if k.startswith("reward/")]
+    all_names = [k[len("reward/") :] for k in (rows[0] if rows else {}) if k.startswith("reward/")]
     comp_names = [k for k in all_names if is_component_name(k)]
     comps = {k: np.array([r.get(f"reward/{k}", np.nan) for r in rows], dtype=float) for k in comp_names}
     mags = {k: float(np.nanmean(np.abs(v))) if v.size else 0.0 for k, v in comps.items()}
@@ -182,10 +190,18 @@ def reflect(run_dir: str | Path, n_points: int = 10) -> Reflection:
             trend = f"flat (median {t.early_median:.3g} -> {t.late_median:.3g})"
     summary = rd.summary() or {}
     refl = Reflection(
-        str(run_dir), [int(s) for s in _subsample(steps, n_points)], _subsample(fit, n_points),
-        _subsample(shaped, n_points), _subsample(length, n_points), stats, trend,
-        summary.get("fitness_mean"), summary.get("success_rate"), _failures(summary, length),
-        len(all_names) - len(comp_names), None if _constant(length) else _rounded_corr(length, fit),
+        str(run_dir),
+        [int(s) for s in _subsample(steps, n_points)],
+        _subsample(fit, n_points),
+        _subsample(shaped, n_points),
+        _subsample(length, n_points),
+        stats,
+        trend,
+        summary.get("fitness_mean"),
+        summary.get("success_rate"),
+        _failures(summary, length),
+        len(all_names) - len(comp_names),
+        None if _constant(length) else _rounded_corr(length, fit),
     )
     return refl
 
@@ -200,5 +216,7 @@ def _failures(summary: dict[str, Any], length: np.ndarray) -> str:
     if fits and float(np.std(fits)) == 0.0:
         parts.append(f"every evaluation episode scored the same fitness ({fits[0]:.3g})")
     if length.size:
-        parts.append(f"late training episodes lasted {float(length[-max(1, length.size // 5):].mean()):.0f} steps on average")
+        parts.append(
+            f"late training episodes lasted {float(length[-max(1, length.size // 5) :].mean()):.0f} steps on average"
+        )
     return "; ".join(parts)

@@ -81,12 +81,12 @@ def _cut_tail(text: str, limit: int) -> str:
     room = limit - len(ELLIPSIS)
     if room <= 0:
         return ELLIPSIS[:limit]
-    tail = text[-(room + 1):]
+    tail = text[-(room + 1) :]
     newline = tail.find("\n")
     space = tail.find(" ")
     for cut in (newline, space):  # prefer starting at a whole line, then at a whole word
         if 0 <= cut <= room // 2:
-            tail = tail[cut + 1:]
+            tail = tail[cut + 1 :]
             break
     else:
         tail = tail[-room:]
@@ -141,14 +141,25 @@ def why_not_component_name(name: Any) -> str | None:
         why.append("it starts with a digit")
     others = {ch for ch in name if not (ch.isascii() and (ch.isalnum() or ch == "_"))}
     if others:
-        kinds = sorted({"control characters" if unicodedata.category(ch)[0] == "C" else "spaces" if ch.isspace()
-                        else "non-ASCII characters" if not ch.isascii() else "punctuation" for ch in others})
+        kinds = sorted(
+            {
+                "control characters"
+                if unicodedata.category(ch)[0] == "C"
+                else "spaces"
+                if ch.isspace()
+                else "non-ASCII characters"
+                if not ch.isascii()
+                else "punctuation"
+                for ch in others
+            }
+        )
         why.append("it contains " + " and ".join(kinds))
     return "; ".join(why) or "it is not an identifier"
 
 
-def clean_data(obj: Any, limit: int = MESSAGE_LIMIT, *, key_limit: int = 60,
-               limits: Mapping[str, int] | None = None) -> Any:
+def clean_data(
+    obj: Any, limit: int = MESSAGE_LIMIT, *, key_limit: int = 60, limits: Mapping[str, int] | None = None
+) -> Any:
     """A JSON-like tree with every string cleaned (:func:`clean_message`) and every key cleaned to one line.
 
     ``limits`` gives other limits by key (``{"traceback_trimmed": TRACEBACK_LIMIT}``); a string under such a key
@@ -161,8 +172,10 @@ def clean_data(obj: Any, limit: int = MESSAGE_LIMIT, *, key_limit: int = 60,
             n = limits.get(key, limit) if key is not None else limit
             return clean_message(x, n, keep="tail" if key and "traceback" in key else "head")
         if isinstance(x, Mapping):
-            return {one_line(k, key_limit) if isinstance(k, str) else k: walk(v, k if isinstance(k, str) else None)
-                    for k, v in x.items()}
+            return {
+                one_line(k, key_limit) if isinstance(k, str) else k: walk(v, k if isinstance(k, str) else None)
+                for k, v in x.items()
+            }
         if isinstance(x, list | tuple):
             return [walk(v, key) for v in x]
         return x

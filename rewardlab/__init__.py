@@ -40,7 +40,9 @@ from rewardlab.rewards import (
 __version__ = "0.1.0"
 
 
-def run(task: str, reward: str = "env", agent: str = "ppo", steps: int | None = None, seed: int = 0, **kwargs: Any) -> Any:
+def run(
+    task: str, reward: str = "env", agent: str = "ppo", steps: int | None = None, seed: int = 0, **kwargs: Any
+) -> Any:
     """Train and evaluate one run; see :func:`rewardlab.experiment.runner.run`."""
     from rewardlab.experiment.runner import run as _run
 

@@ -73,8 +73,15 @@ def wrapper_overhead(
     ratios = np.array(raw) / np.array(wrapped)
     q1, med, q3 = np.percentile(ratios, [25, 50, 75])
     return OverheadResult(
-        task.id, reward, n_envs, round(r), round(w), round(float(med), 3), (round(float(q1), 3), round(float(q3), 3)),
-        repeats, seconds,
+        task.id,
+        reward,
+        n_envs,
+        round(r),
+        round(w),
+        round(float(med), 3),
+        (round(float(q1), 3), round(float(q3), 3)),
+        repeats,
+        seconds,
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
     )
 
@@ -125,7 +132,12 @@ def pool_speedup(n_runs: int = 4, steps: int = 20_000, workers: int = 2, task: s
         t_pool = time.perf_counter() - t0
     fit = lambda res: {r.run_id: r.summary.get("eval_fitness") for r in res.results}  # noqa: E731
     return PoolResult(
-        n_runs, steps, workers, round(t_serial, 2), round(t_pool, 2), round(t_pool / t_serial, 3),
+        n_runs,
+        steps,
+        workers,
+        round(t_serial, 2),
+        round(t_pool, 2),
+        round(t_pool / t_serial, 3),
         fit(serial) == fit(pool),
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
     )

@@ -18,8 +18,14 @@ from rewardlab.experiment.compare import compare
 from rewardlab.experiment.grid import GridSpecError, expand, load_spec, parse_spec
 from rewardlab.experiment.store import RunDir
 
-BASE = {"name": "g", "tasks": ["CartPole-v1"], "rewards": ["sparse", "hand"], "seeds": 2, "steps": 1024,
-        "eval": {"every": -1, "final_episodes": 2}}
+BASE = {
+    "name": "g",
+    "tasks": ["CartPole-v1"],
+    "rewards": ["sparse", "hand"],
+    "seeds": 2,
+    "steps": 1024,
+    "eval": {"every": -1, "final_episodes": 2},
+}
 
 
 def write_spec(tmp_path: Path, body: str, name: str = "spec.toml") -> Path:
@@ -61,8 +67,14 @@ def test_unresolvable_names_name_the_field(patch: dict, message: str) -> None:
 
 
 def test_skip_incompatible_and_shipped_suites_expand() -> None:
-    spec = parse_spec({**BASE, "tasks": ["CartPole-v1", "rewardlab/CartPoleKeepLeft-v0"], "rewards": ["env", "hand"],
-                       "skip_incompatible": True})
+    spec = parse_spec(
+        {
+            **BASE,
+            "tasks": ["CartPole-v1", "rewardlab/CartPoleKeepLeft-v0"],
+            "rewards": ["env", "hand"],
+            "skip_incompatible": True,
+        }
+    )
     plan = expand(spec)
     assert len(plan.runs) == 2 * 2 + 1 * 2 and len(plan.skipped) == 1
     suites = sorted((Path(__file__).parents[1] / "rewardlab" / "suites").glob("*.toml"))
@@ -114,7 +126,9 @@ def test_local_pool_runs_in_parallel_and_matches_serial(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.data_safety
 def test_kill_minus_9_mid_grid_then_rerun_gives_one_result_per_run(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, """
+    spec = write_spec(
+        tmp_path,
+        """
         name = "k9"
         tasks = ["CartPole-v1"]
         rewards = ["sparse", "hand", "env"]
@@ -123,9 +137,21 @@ def test_kill_minus_9_mid_grid_then_rerun_gives_one_result_per_run(tmp_path: Pat
         [eval]
         every = -1
         final_episodes = 2
-    """)
+    """,
+    )
     runs = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "rewardlab.cli", "compare", str(spec), "--workers", "2", "--runs-dir", str(runs), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rewardlab.cli",
+        "compare",
+        str(spec),
+        "--workers",
+        "2",
+        "--runs-dir",
+        str(runs),
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 180
     exp = runs / "k9"

@@ -121,8 +121,15 @@ def test_every_retry_is_reported_with_its_reason_and_wait(key):
     slept: list[float] = []
     notices = []
     with ScriptedChatServer(["fine"], faults=faults) as server:
-        backend = make(server, timeout_s=0.5, max_retries=4, sleep=slept.append, backoff_s=0.01, max_backoff_s=0.05,
-                       on_retry=notices.append)
+        backend = make(
+            server,
+            timeout_s=0.5,
+            max_retries=4,
+            sleep=slept.append,
+            backoff_s=0.01,
+            max_backoff_s=0.05,
+            on_retry=notices.append,
+        )
         [c] = backend.generate(MESSAGES, 1, tag="iter0/cand1/repair1")
     assert c.text == "fine"
     assert [n.attempt for n in notices] == [1, 2, 3, 4] and {n.max_attempts for n in notices} == {5}
@@ -132,12 +139,16 @@ def test_every_retry_is_reported_with_its_reason_and_wait(key):
     assert notices[2].reason == "timeout" and notices[2].status is None
     assert notices[3].reason.startswith("malformed response")
     line = str(notices[0])
-    assert line == ("LLM call iter0/cand1/repair1: attempt 1 of 5 failed (HTTP 429: Rate limit reached (injected)); "
-                    "retrying in 0.25 s (the server's Retry-After)")
+    assert line == (
+        "LLM call iter0/cand1/repair1: attempt 1 of 5 failed (HTTP 429: Rate limit reached (injected)); "
+        "retrying in 0.25 s (the server's Retry-After)"
+    )
     # a failing callback does not fail the call; no callback, no notices, same behaviour
     with ScriptedChatServer(["fine"], faults={1: "500"}) as server:
+
         def boom(notice):
             raise RuntimeError("log is broken")
+
         assert make(server, on_retry=boom).generate(MESSAGES, 1, tag="t")[0].text == "fine"
 
 

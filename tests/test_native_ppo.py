@@ -290,7 +290,9 @@ def test_annealed_learning_rate_continues_over_a_resume(tmp_path, monkeypatch):
     learning rates as one that was never interrupted (it does not restart the decay at the resume point)."""
     lrs: list[float] = []
     orig = ppo.PPOAgent._learn_rollout
-    monkeypatch.setattr(ppo.PPOAgent, "_learn_rollout", lambda self, roll, last, lr: (lrs.append(lr), orig(self, roll, last, lr))[1])
+    monkeypatch.setattr(
+        ppo.PPOAgent, "_learn_rollout", lambda self, roll, last, lr: (lrs.append(lr), orig(self, roll, last, lr))[1]
+    )
     hp = ["n_envs=8", "n_steps=16", "anneal_lr=true", "learning_rate=1e-3"]
     _task, _spec, venv, agent = _build("CartPole-v1", hp)
     agent.learn(venv, 1024, TrainHooks(None, seed=0))

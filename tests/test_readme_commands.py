@@ -114,7 +114,7 @@ def run_variants(cmd: ReadmeCommand) -> list[list[str]]:
     for g in groups:
         for j, w in enumerate(g):
             if "|" in w:
-                out += [[*base[1:], *g[:j], alt, *g[j + 1:]] for alt in w.split("|")]
+                out += [[*base[1:], *g[:j], alt, *g[j + 1 :]] for alt in w.split("|")]
     return out
 
 
@@ -128,11 +128,23 @@ def parse_variants(cmd: ReadmeCommand) -> list[list[str]]:
 # --- what each README command is, and how small it runs ----------------------------------------------------------
 
 RUN = {"--steps": "1024", "--eval-episodes": "2", "--eval-every": "-1", "--no-progress": None}
-SEARCH = {"--iterations": "1", "--steps": "1024", "--eval-every": "512", "--retrain-top": "1", "--retrain-seeds": "1",
-          "--workers": "2"}
-TINY_GRID = {"name": "my_grid", "tasks": ["CartPole-v1"], "rewards": ["sparse", "hand"], "seeds": 1, "steps": 1024,
-             "eval": {"every": -1, "final_episodes": 2}}
-MOUNTAINCAR_REWARD = '''Reward speed, and reaching the flag.
+SEARCH = {
+    "--iterations": "1",
+    "--steps": "1024",
+    "--eval-every": "512",
+    "--retrain-top": "1",
+    "--retrain-seeds": "1",
+    "--workers": "2",
+}
+TINY_GRID = {
+    "name": "my_grid",
+    "tasks": ["CartPole-v1"],
+    "rewards": ["sparse", "hand"],
+    "seeds": 1,
+    "steps": 1024,
+    "eval": {"every": -1, "final_episodes": 2},
+}
+MOUNTAINCAR_REWARD = """Reward speed, and reaching the flag.
 ```python
 import numpy as np
 
@@ -141,7 +153,7 @@ def compute_reward(s):
     goal = np.where(s.x >= 0.5, 10.0, 0.0)
     return speed + goal, {"speed": speed, "goal": goal}
 ```
-'''
+"""
 Prepare = Callable[[Path, ExitStack], dict[str, str | None]]
 
 
@@ -150,8 +162,15 @@ def _shrunk_suite(work: Path, stack: ExitStack) -> dict[str, str | None]:
     from rewardlab.experiment.grid import load_spec
 
     spec = load_spec(REPO / "rewardlab" / "suites" / "classic-shaping.toml")
-    tiny = {"name": spec.name, "tasks": spec.tasks, "rewards": [{"name": r.name, "spec": r.spec} for r in spec.rewards],
-            "agents": spec.agents, "seeds": 1, "steps": 1024, "eval": {"every": 512, "episodes": 2, "final_episodes": 2}}
+    tiny = {
+        "name": spec.name,
+        "tasks": spec.tasks,
+        "rewards": [{"name": r.name, "spec": r.spec} for r in spec.rewards],
+        "agents": spec.agents,
+        "seeds": 1,
+        "steps": 1024,
+        "eval": {"every": 512, "episodes": 2, "final_episodes": 2},
+    }
     path = work / "tiny-suites" / "classic-shaping.yml"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(tiny))  # JSON is YAML
@@ -199,60 +218,129 @@ CASES = [
     Case(r"^rewardlab rewards MountainCar-v0", out="hand"),
     Case(r"^rewardlab agents", out="ppo"),
     Case(HAND_RUN, tiny=RUN, files=("runs/default/MountainCar-v0__hand__ppo__s0/summary.json",)),
-    Case(r"^rewardlab run --task CartPole-v1 --reward 'sparse \+ 0.1\*hand'", tiny=RUN,
-         files=("runs/default/CartPole-v1__*__ppo__s0/summary.json",)),
-    Case(r"^rewardlab run --task MountainCar-v0 --reward docs/examples/mountaincar_speed.py", tiny=RUN,
-         files=("runs/default/MountainCar-v0__*mountaincar_speed*__ppo__s0/reward_source.py",)),
-    Case(r"^rewardlab run --task CartPole-v1 --reward env --agent ppo-native --vec batched", tiny=RUN,
-         files=("runs/default/CartPole-v1__env__ppo-native__s0/summary.json",)),
+    Case(
+        r"^rewardlab run --task CartPole-v1 --reward 'sparse \+ 0.1\*hand'",
+        tiny=RUN,
+        files=("runs/default/CartPole-v1__*__ppo__s0/summary.json",),
+    ),
+    Case(
+        r"^rewardlab run --task MountainCar-v0 --reward docs/examples/mountaincar_speed.py",
+        tiny=RUN,
+        files=("runs/default/MountainCar-v0__*mountaincar_speed*__ppo__s0/reward_source.py",),
+    ),
+    Case(
+        r"^rewardlab run --task CartPole-v1 --reward env --agent ppo-native --vec batched",
+        tiny=RUN,
+        files=("runs/default/CartPole-v1__env__ppo-native__s0/summary.json",),
+    ),
     Case(r"^rewardlab show runs/default/MountainCar-v0__hand__ppo__s0", needs=HAND_RUN, out="status: done"),
     Case(r"^rewardlab random HalfCheetah-v5", tiny={"--episodes": "1"}, out="uniform random policy"),
-    Case(r"^rewardlab demo", tiny={"--steps": "1024", "--seeds": "1", "--no-progress": None},
-         files=tuple(f"runs/demo/MountainCar-v0__{r}__ppo__s0/summary.json" for r in ("sparse", "env", "hand"))),
+    Case(
+        r"^rewardlab demo",
+        tiny={"--steps": "1024", "--seeds": "1", "--no-progress": None},
+        files=tuple(f"runs/demo/MountainCar-v0__{r}__ppo__s0/summary.json" for r in ("sparse", "env", "hand")),
+    ),
     Case(r"^rewardlab bench$", tiny={"--seconds": "0.05", "--repeats": "1"}, out="overhead ratio"),
-    Case(r"^rewardlab bench train", tier="slow", out="median train steps/s",
-         tiny={"--seeds": "1", "--budget": "1024", "--eval-every": "512", "--eval-episodes": "1"}),
-    Case(r"^rewardlab bench sandbox", tier="slow", tiny={"--seconds": "0.05", "--repeats": "1", "--steps": "512"},
-         out="per candidate"),
-    Case(r"^rewardlab video runs/default/MountainCar-v0__hand__ppo__s0", needs=HAND_RUN,
-         files=("runs/default/MountainCar-v0__hand__ppo__s0/rollout.gif",)),
-    Case(r"^rewardlab search --task MountainCar-v0 \.\.\.$", tier="parse",
-         why="elided (`...`): the whole search commands follow in 'Reward search'"),
+    Case(
+        r"^rewardlab bench train",
+        tier="slow",
+        out="median train steps/s",
+        tiny={"--seeds": "1", "--budget": "1024", "--eval-every": "512", "--eval-episodes": "1"},
+    ),
+    Case(
+        r"^rewardlab bench sandbox",
+        tier="slow",
+        tiny={"--seconds": "0.05", "--repeats": "1", "--steps": "512"},
+        out="per candidate",
+    ),
+    Case(
+        r"^rewardlab video runs/default/MountainCar-v0__hand__ppo__s0",
+        needs=HAND_RUN,
+        files=("runs/default/MountainCar-v0__hand__ppo__s0/rollout.gif",),
+    ),
+    Case(
+        r"^rewardlab search --task MountainCar-v0 \.\.\.$",
+        tier="parse",
+        why="elided (`...`): the whole search commands follow in 'Reward search'",
+    ),
     Case(r"^rewardlab suites", out="classic-shaping"),
-    Case(r"^rewardlab compare classic-shaping", tier="slow", prepare=_shrunk_suite, tiny={"--no-progress": None},
-         files=("runs/classic-shaping/*__s0/summary.json",)),
-    Case(r"^rewardlab compare my_grid.toml --workers 2$", tiny={"--no-progress": None},
-         files=("runs/my_grid/CartPole-v1__hand__ppo__s0/summary.json",)),
-    Case(r"^rewardlab compare my_grid.toml --executor ray$", tier="slow",
-         tiny={"--no-progress": None, "--workers": "2", "--runs-dir": "runs-ray"},
-         files=("runs-ray/my_grid/CartPole-v1__hand__ppo__s0/summary.json",)),
+    Case(
+        r"^rewardlab compare classic-shaping",
+        tier="slow",
+        prepare=_shrunk_suite,
+        tiny={"--no-progress": None},
+        files=("runs/classic-shaping/*__s0/summary.json",),
+    ),
+    Case(
+        r"^rewardlab compare my_grid.toml --workers 2$",
+        tiny={"--no-progress": None},
+        files=("runs/my_grid/CartPole-v1__hand__ppo__s0/summary.json",),
+    ),
+    Case(
+        r"^rewardlab compare my_grid.toml --executor ray$",
+        tier="slow",
+        tiny={"--no-progress": None, "--workers": "2", "--runs-dir": "runs-ray"},
+        files=("runs-ray/my_grid/CartPole-v1__hand__ppo__s0/summary.json",),
+    ),
     Case(r"--executor ray --address ray://", tier="parse", why="a Ray cluster"),
-    Case(r"^rewardlab report runs/classic-shaping", tier="slow", needs=r"^rewardlab compare classic-shaping",
-         files=tuple(f"runs/classic-shaping/report/{f}" for f in ("report.html", "summary.md", "report.json"))),
+    Case(
+        r"^rewardlab report runs/classic-shaping",
+        tier="slow",
+        needs=r"^rewardlab compare classic-shaping",
+        files=tuple(f"runs/classic-shaping/report/{f}" for f in ("report.html", "summary.md", "report.json")),
+    ),
     Case(r"^rewardlab distance --task MountainCar-v0 hand potential", tiny={"--n": "256"}, out="EPIC distance"),
-    Case(MUTATION_SEARCH, tiny={**SEARCH, "--samples": "2"},
-         files=("runs/search__MountainCar-v0__mutation/search.json",
-                "runs/search__MountainCar-v0__mutation/search_report.md")),
-    Case(r"--cassette shipped:mountaincar-fixture", tiny={**SEARCH, "--eval-every": "-1", "--baselines": ""},
-         files=("runs/search__MountainCar-v0__openai/search.json",)),  # --samples 3: what the cassette holds
+    Case(
+        MUTATION_SEARCH,
+        tiny={**SEARCH, "--samples": "2"},
+        files=(
+            "runs/search__MountainCar-v0__mutation/search.json",
+            "runs/search__MountainCar-v0__mutation/search_report.md",
+        ),
+    ),
+    Case(
+        r"--cassette shipped:mountaincar-fixture",
+        tiny={**SEARCH, "--eval-every": "-1", "--baselines": ""},
+        files=("runs/search__MountainCar-v0__openai/search.json",),
+    ),  # --samples 3: what the cassette holds
     Case(r"--model gpt-4o-mini --critic --budget-usd", tier="parse", why="a paid model (OPENAI_API_KEY, network)"),
-    Case(r"--base-url http://localhost:8000/v1", prepare=_scripted_server,
-         tiny={**SEARCH, "--samples": "1", "--eval-every": "-1", "--baselines": "", "--name": "local-server"},
-         files=("runs/local-server/search.json",)),
-    Case(HUMAN_SEARCH, tier="slow", exit=3, out="paused",
-         tiny={**SEARCH, "--samples": "3", "--eval-every": "-1", "--baselines": ""},
-         files=("runs/search__rewardlab_HopperJump-v0__mutation/iter_0/RANK_ME.md",
-                "runs/search__rewardlab_HopperJump-v0__mutation/iter_0/cand_2/rollout.gif")),
-    Case(r"^rewardlab rank runs/search__rewardlab_HopperJump-v0__mutation", tier="slow", needs=HUMAN_SEARCH,
-         files=("runs/search__rewardlab_HopperJump-v0__mutation/preferences.json",)),
-    Case(r"^rewardlab replay runs/search__MountainCar-v0__mutation", needs=MUTATION_SEARCH,
-         tiny={"--seeds": "1", "--steps": "1024", "--workers": "2", "--no-progress": None}, out="mean fitness"),
+    Case(
+        r"--base-url http://localhost:8000/v1",
+        prepare=_scripted_server,
+        tiny={**SEARCH, "--samples": "1", "--eval-every": "-1", "--baselines": "", "--name": "local-server"},
+        files=("runs/local-server/search.json",),
+    ),
+    Case(
+        HUMAN_SEARCH,
+        tier="slow",
+        exit=3,
+        out="paused",
+        tiny={**SEARCH, "--samples": "3", "--eval-every": "-1", "--baselines": ""},
+        files=(
+            "runs/search__rewardlab_HopperJump-v0__mutation/iter_0/RANK_ME.md",
+            "runs/search__rewardlab_HopperJump-v0__mutation/iter_0/cand_2/rollout.gif",
+        ),
+    ),
+    Case(
+        r"^rewardlab rank runs/search__rewardlab_HopperJump-v0__mutation",
+        tier="slow",
+        needs=HUMAN_SEARCH,
+        files=("runs/search__rewardlab_HopperJump-v0__mutation/preferences.json",),
+    ),
+    Case(
+        r"^rewardlab replay runs/search__MountainCar-v0__mutation",
+        needs=MUTATION_SEARCH,
+        tiny={"--seeds": "1", "--steps": "1024", "--workers": "2", "--no-progress": None},
+        out="mean fitness",
+    ),
 ]
 
 
 def case_of(cmd: ReadmeCommand) -> Case:
     found = [c for c in CASES if re.search(c.match, cmd.text)]
-    assert len(found) == 1, f"README.md:{cmd.line}: {cmd.text!r} matches {len(found)} cases of tests/test_readme_commands.py"
+    assert len(found) == 1, (
+        f"README.md:{cmd.line}: {cmd.text!r} matches {len(found)} cases of tests/test_readme_commands.py"
+    )
     return found[0]
 
 
@@ -314,8 +402,12 @@ $ make demo
     cmd = ReadmeCommand(1, "rewardlab demo '[--seeds' '3]' '[--family' 'a|b]' ...")
     assert run_variants(cmd) == [["demo"], ["demo", "--family", "a"], ["demo", "--family", "b"]]
     assert parse_variants(cmd)[-1] == ["demo", "--seeds", "3", "--family", "a"]
-    assert with_flags(["run", "--steps", "9"], {"--steps": "1", "--no-progress": None}) == ["run", "--steps", "1",
-                                                                                         "--no-progress"]
+    assert with_flags(["run", "--steps", "9"], {"--steps": "1", "--no-progress": None}) == [
+        "run",
+        "--steps",
+        "1",
+        "--no-progress",
+    ]
 
 
 def test_every_readme_command_has_a_case() -> None:
@@ -370,7 +462,9 @@ class Workspace:
         if case.needs is not None:
             (producer,) = [c for c in COMMANDS if re.search(case.needs, c.text)]
             code, out = self.run(producer, capsys)
-            assert code == case_of(producer).exit, f"README.md:{producer.line} (which {cmd.text!r} needs) failed:\n{out}"
+            assert code == case_of(producer).exit, (
+                f"README.md:{producer.line} (which {cmd.text!r} needs) failed:\n{out}"
+            )
         code, outs = 0, []
         with ExitStack() as stack, _as_a_new_user(self.root):
             extra = case.prepare(self.root, stack) if case.prepare else {}
@@ -387,8 +481,11 @@ class Workspace:
 
 def _toml(d: dict[str, Any]) -> str:
     top = [f"{k} = {json.dumps(v)}" for k, v in d.items() if not isinstance(v, dict)]
-    tables = [f"\n[{k}]\n" + "\n".join(f"{kk} = {json.dumps(vv)}" for kk, vv in v.items())
-              for k, v in d.items() if isinstance(v, dict)]
+    tables = [
+        f"\n[{k}]\n" + "\n".join(f"{kk} = {json.dumps(vv)}" for kk, vv in v.items())
+        for k, v in d.items()
+        if isinstance(v, dict)
+    ]
     return "\n".join(top) + "\n" + "\n".join(tables) + "\n"
 
 
@@ -408,7 +505,9 @@ def test_readme_command_runs(cmd: ReadmeCommand, workspace: Workspace, capsys: p
 
 
 @pytest.mark.parametrize("cmd", [c for c in COMMANDS if c.words[1] == "compare"], ids=_id)
-def test_readme_compare_plans_as_written(cmd: ReadmeCommand, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_compare_plans_as_written(
+    cmd: ReadmeCommand, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Each `rewardlab compare` as written, shipped suite and full budget included, validates and plans (--dry-run:
     nothing runs, no cluster is reached); the runs above are the tiny ones."""
     (tmp_path / "my_grid.toml").write_text(_toml(TINY_GRID))
@@ -424,8 +523,9 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("rewardlab")
     assert exe.is_file(), f"no {exe}: is the project installed (`make setup`)?"
     env = {k: v for k, v in os.environ.items() if k != "REWARDLAB_RUNS"}
-    res = subprocess.run([str(exe), "tasks", "--family", "classic"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        [str(exe), "tasks", "--family", "classic"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0 and "CartPole-v1" in res.stdout, res.stdout + res.stderr
 
 
@@ -439,8 +539,11 @@ def _recipe(target: str) -> list[str]:
         pytest.skip("no make on this machine")
     res = subprocess.run([make, "-n", target], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, f"make -n {target}: {res.stderr}"
-    return [ln for ln in res.stdout.splitlines() if ln.strip() and "pip install" not in ln and "-m venv" not in ln
-            and not ln.startswith("touch ")]
+    return [
+        ln
+        for ln in res.stdout.splitlines()
+        if ln.strip() and "pip install" not in ln and "-m venv" not in ln and not ln.startswith("touch ")
+    ]
 
 
 def test_make_demo_runs_the_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

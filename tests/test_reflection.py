@@ -20,12 +20,18 @@ def _mountaincar_like(run: Path, n: int = 10) -> None:
     for i in range(n):
         success = i / (n - 1)
         length = 200.0 - 120.0 * success
-        rows.append({
-            "kind": "train", "step": 1000 * (i + 1), "fitness": success, "success_rate": success,
-            "shaped_return": 0.0, "length": length,
-            "reward/step_penalty": -1.0 * length,
-            "reward/progress": (0.01 + 0.05 * success) * length,
-        })
+        rows.append(
+            {
+                "kind": "train",
+                "step": 1000 * (i + 1),
+                "fitness": success,
+                "success_rate": success,
+                "shaped_return": 0.0,
+                "length": length,
+                "reward/step_penalty": -1.0 * length,
+                "reward/progress": (0.01 + 0.05 * success) * length,
+            }
+        )
     run.mkdir(parents=True, exist_ok=True)
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     summary = {"fitness_mean": 1.0, "success_rate": 0.9, "eval_episodes": 10, "eval_fitness": [1.0] * 9 + [0.0]}
@@ -65,8 +71,16 @@ def test_a_component_that_hurts_per_step_is_reported_negative(tmp_path: Path) ->
     for i in range(10):
         success = i / 9
         length = 200.0 - 150.0 * success
-        rows.append({"kind": "train", "step": 100 * (i + 1), "fitness": success, "shaped_return": 0.0,
-                     "length": length, "reward/action_cost": -(0.1 + 0.05 * success) * length})
+        rows.append(
+            {
+                "kind": "train",
+                "step": 100 * (i + 1),
+                "fitness": success,
+                "shaped_return": 0.0,
+                "length": length,
+                "reward/action_cost": -(0.1 + 0.05 * success) * length,
+            }
+        )
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     totals = [r["reward/action_cost"] for r in rows]
     assert spearman(totals, [r["fitness"] for r in rows]) == 1.0  # per-episode totals would say "helps"

@@ -25,8 +25,13 @@ from rewardlab.rewards import (
 )
 
 
-def batch_from(s: np.ndarray, s2: np.ndarray, term: np.ndarray, trunc: np.ndarray | None = None,
-               env_reward: np.ndarray | None = None) -> TransitionBatch:
+def batch_from(
+    s: np.ndarray,
+    s2: np.ndarray,
+    term: np.ndarray,
+    trunc: np.ndarray | None = None,
+    env_reward: np.ndarray | None = None,
+) -> TransitionBatch:
     n = len(s)
     trunc = np.zeros(n, bool) if trunc is None else trunc
     env_reward = np.zeros(n) if env_reward is None else env_reward
@@ -60,7 +65,9 @@ def test_potential_shaping_preserves_optimal_policy_on_random_mdps(seed: int) ->
     term[-1] = True  # one terminal state
     R = rng.normal(size=(S, A, S))
     phi_table = rng.normal(scale=5.0, size=S)  # large potentials: a wrong sign would flip policies
-    shaper = PotentialShaping(lambda v: phi_table[v.s], gamma=gamma, base=FunctionReward(lambda v: np.zeros(len(v.s)), "zero"))
+    shaper = PotentialShaping(
+        lambda v: phi_table[v.s], gamma=gamma, base=FunctionReward(lambda v: np.zeros(len(v.s)), "zero")
+    )
 
     s, _a, s2 = np.meshgrid(np.arange(S), np.arange(A), np.arange(S), indexing="ij")
     b = batch_from(s.ravel(), s2.ravel(), term[s2.ravel()])
@@ -142,7 +149,9 @@ def test_nan_wrong_shape_and_unstable_components_raise() -> None:
 
     # finiteness is checked once per step by the wrapper (check_terms), naming the component
     with pytest.raises(RewardError, match=r"NaN or inf.*bad"):
-        check_terms(FunctionReward(lambda v: {"ok": v.s * 1.0, "bad": np.array([1.0, np.nan, 0.0])}, "f").compute(bt), 3, "f")
+        check_terms(
+            FunctionReward(lambda v: {"ok": v.s * 1.0, "bad": np.array([1.0, np.nan, 0.0])}, "f").compute(bt), 3, "f"
+        )
     with pytest.raises(RewardError, match=r"shape \(2,\); expected \(3,\)"):
         FunctionReward(lambda v: np.ones(2), "f").compute(bt)
     calls = iter([{"a": 1.0}, {"b": 1.0}])
@@ -172,7 +181,8 @@ def test_resolve_names_expressions_and_errors() -> None:
 def test_reward_files_and_decorator(tmp_path: Path) -> None:
     mc = get_task("MountainCar-v0")
     f = tmp_path / "mine.py"
-    f.write_text(textwrap.dedent('''
+    f.write_text(
+        textwrap.dedent('''
         import numpy as np
         import rewardlab
 
@@ -180,7 +190,8 @@ def test_reward_files_and_decorator(tmp_path: Path) -> None:
         def speed(s):
             """Reward speed."""
             return {"speed": 10 * np.abs(s.v)}
-    '''))
+    ''')
+    )
     src = resolve_reward(str(f), mc)
     assert src.name == "mine_speed"
     assert "mine_speed" in rewardlab.available_rewards(mc)

@@ -31,10 +31,27 @@ def _digest(path: Path) -> dict[str, str]:
 
 
 def test_run_writes_the_full_run_directory(tmp_path: Path) -> None:
-    res = rewardlab.run("CartPole-v1", reward="hand", agent="ppo", steps=2048, seed=0, runs_dir=tmp_path, eval_every=1024, n_eval_episodes=3)
+    res = rewardlab.run(
+        "CartPole-v1",
+        reward="hand",
+        agent="ppo",
+        steps=2048,
+        seed=0,
+        runs_dir=tmp_path,
+        eval_every=1024,
+        n_eval_episodes=3,
+    )
     d = res.path
     assert d == tmp_path / "default" / "CartPole-v1__hand__ppo__s0"
-    for f in ("config.json", "reward.json", "metrics.jsonl", "metrics.csv", "policy.zip", "summary.json", "status.json"):
+    for f in (
+        "config.json",
+        "reward.json",
+        "metrics.jsonl",
+        "metrics.csv",
+        "policy.zip",
+        "summary.json",
+        "status.json",
+    ):
         assert (d / f).is_file(), f
     assert any((d / "tb").glob("events.out.tfevents.*"))
     assert not (d / "checkpoint").exists()
@@ -68,7 +85,22 @@ def test_finished_run_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureF
     before = _digest(d)
     with pytest.raises(RunExistsError, match="already holds a finished run"):
         rewardlab.run("CartPole-v1", reward="env", agent="ppo", steps=512, seed=1, runs_dir=tmp_path, **FAST)
-    code = main(["run", "--task", "CartPole-v1", "--reward", "env", "--steps", "512", "--seed", "1", "--runs-dir", str(tmp_path), "--no-progress"])
+    code = main(
+        [
+            "run",
+            "--task",
+            "CartPole-v1",
+            "--reward",
+            "env",
+            "--steps",
+            "512",
+            "--seed",
+            "1",
+            "--runs-dir",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
     assert code == 2
     assert "already holds a finished run" in capsys.readouterr().err
     assert _digest(d) == before
@@ -98,18 +130,33 @@ def test_bad_input_gets_one_clear_message_and_writes_nothing(
 
 def test_nan_reward_fails_the_run_with_a_clear_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "nan_reward.py"
-    f.write_text(textwrap.dedent("""
+    f.write_text(
+        textwrap.dedent("""
         import numpy as np
         def reward(s):
             return {"bad": np.where(s.x > 0, np.nan, 0.0), "ok": 1.0}
-    """))
+    """)
+    )
     with pytest.raises(RewardError, match="NaN or inf in component"):
         rewardlab.run("CartPole-v1", reward=str(f), steps=512, runs_dir=tmp_path / "runs", **FAST)
     d = tmp_path / "runs" / "default" / "CartPole-v1__nan_reward.py__ppo__s0"
     st = json.loads((d / "status.json").read_text())
     assert st["state"] == "failed" and "NaN" in st["error"] and "Traceback" in st["traceback"]
     assert (d / "reward_source.py").read_text() == f.read_text()
-    code = main(["run", "--task", "CartPole-v1", "--reward", str(f), "--steps", "512", "--runs-dir", str(tmp_path / "r2"), "--no-progress"])
+    code = main(
+        [
+            "run",
+            "--task",
+            "CartPole-v1",
+            "--reward",
+            str(f),
+            "--steps",
+            "512",
+            "--runs-dir",
+            str(tmp_path / "r2"),
+            "--no-progress",
+        ]
+    )
     assert code == 2 and "NaN or inf" in capsys.readouterr().err
 
 
@@ -141,8 +188,25 @@ def test_runs_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 @pytest.mark.data_safety
 def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
     """SIGINT mid-run: exit 130, status interrupted with a checkpoint; the same command resumes."""
-    cmd = [sys.executable, "-m", "rewardlab.cli", "run", "--task", "CartPole-v1", "--reward", "hand",
-           "--steps", "40000", "--runs-dir", str(tmp_path), "--no-progress", "--eval-every", "-1", "--eval-episodes", "3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rewardlab.cli",
+        "run",
+        "--task",
+        "CartPole-v1",
+        "--reward",
+        "hand",
+        "--steps",
+        "40000",
+        "--runs-dir",
+        str(tmp_path),
+        "--no-progress",
+        "--eval-every",
+        "-1",
+        "--eval-episodes",
+        "3",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     d = tmp_path / "default" / "CartPole-v1__hand__ppo__s0"
@@ -184,8 +248,16 @@ def test_crash_between_final_eval_and_summary_resumes_to_one_final_row(tmp_path:
     d = tmp_path / "default" / "CartPole-v1__hand__ppo__s0"
     assert not (d / "summary.json").exists()
     assert sum(1 for r in RunDir(d).metrics() if r.get("final")) == 1
-    res = rewardlab.run("CartPole-v1", reward="hand", agent="ppo", steps=2040, seed=0, runs_dir=tmp_path,
-                        eval_every=-1, n_eval_episodes=2)
+    res = rewardlab.run(
+        "CartPole-v1",
+        reward="hand",
+        agent="ppo",
+        steps=2040,
+        seed=0,
+        runs_dir=tmp_path,
+        eval_every=-1,
+        n_eval_episodes=2,
+    )
     assert res.status == "done" and res.summary["steps"] == 2040
     finals = [r for r in RunDir(d).metrics() if r.get("final")]
     assert len(finals) == 1 and finals[0]["step"] == 2040

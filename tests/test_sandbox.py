@@ -248,7 +248,11 @@ def test_isolation_layers_active(corpus_results: dict) -> None:
     assert iso["python_guards"] and "fsize=0" in iso["rlimits"] and "nproc=0" in iso["rlimits"]
     assert iso["kernel"] and iso["no_new_privs"] and iso["seccomp"]["denied"] > 50
     landlock = iso["landlock"]
-    assert landlock["abi"] >= 1 and landlock["write"] and not set(landlock["read"]) & {"/", "/etc", "/proc", "/home", "/root", "/tmp"}
+    assert (
+        landlock["abi"] >= 1
+        and landlock["write"]
+        and not set(landlock["read"]) & {"/", "/etc", "/proc", "/home", "/root", "/tmp"}
+    )
     assert iso["network_namespace"] or landlock["network"]
 
 
@@ -510,8 +514,11 @@ def test_training_catches_time_bombs(name: str, mc_task, mc_data) -> None:
                 view = transition_view(mc_task, data, i % data["env_reward"].shape[0])
                 if i == 59:
                     view = transition_view(mc_task, data, data["env_reward"].shape[0] - 1)
-                reward.compute(TransitionBatch(None, view.action, None, view.env_reward, view.terminated,
-                                               view.truncated, state=view))
+                reward.compute(
+                    TransitionBatch(
+                        None, view.action, None, view.env_reward, view.terminated, view.truncated, state=view
+                    )
+                )
         assert err.value.label == case["expect"], str(err.value)
     finally:
         reward.close()

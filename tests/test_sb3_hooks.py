@@ -109,7 +109,9 @@ def test_on_policy_advantages_are_recomputed_from_the_hooked_rewards(algo, monke
     for s in seen[:-1] if "adv" not in seen[-1] else seen:
         # the reward GAE sees: the hooked reward, plus gamma * V(final obs) on truncated-not-terminated steps
         boot = s["gamma"] * s["v_final"] * (s["trunc"] & ~s["term"])
-        adv, ret = _offline_gae(s["final"] + boot, s["values"], s["last_values"], s["dones"], s["starts"], s["gamma"], s["lam"])
+        adv, ret = _offline_gae(
+            s["final"] + boot, s["values"], s["last_values"], s["dones"], s["starts"], s["gamma"], s["lam"]
+        )
         np.testing.assert_allclose(s["adv"], adv, atol=1e-5, rtol=1e-6)
         np.testing.assert_allclose(s["ret"], ret, atol=1e-5, rtol=1e-6)
         checked_trunc += int((s["trunc"] & ~s["term"]).sum())

@@ -11,7 +11,7 @@ import pytest
 from llm_reward.search import SearchConfig, SearchError, search
 from llm_reward.testing import ScriptedChatServer
 
-GOOD = '''Here is a reward.
+GOOD = """Here is a reward.
 ```python
 import numpy as np
 
@@ -20,11 +20,21 @@ def compute_reward(s):
     centered = -0.1 * s.x ** 2
     return upright + centered, {"upright": upright, "centered": centered}
 ```
-'''
+"""
 BROKEN = "```python\nimport os\ndef compute_reward(s):\n    return s.x, {'x': s.x}\n```"
 
-SMALL = dict(task="CartPole-v1", iterations=2, samples=2, steps=1024, retrain_top=1, retrain_seeds=1,
-             executor="serial", eval_every=-1, final_episodes=2, n_transitions=64)
+SMALL = dict(
+    task="CartPole-v1",
+    iterations=2,
+    samples=2,
+    steps=1024,
+    retrain_top=1,
+    retrain_seeds=1,
+    executor="serial",
+    eval_every=-1,
+    final_episodes=2,
+    n_transitions=64,
+)
 
 
 @pytest.mark.data_safety
@@ -65,8 +75,15 @@ def test_mutation_search_persists_everything_and_resumes(tmp_path: Path) -> None
 def test_live_server_with_faults_then_replay_without_network(tmp_path: Path) -> None:
     faults = {1: "429", 2: "500", 3: "malformed", 5: "timeout"}
     with ScriptedChatServer([GOOD, BROKEN], faults=faults) as server:
-        cfg = SearchConfig(**{**SMALL, "iterations": 1}, backend="openai", model="scripted", base_url=server.url,
-                           api_key_env=None, timeout_s=1.0, max_repairs=1)
+        cfg = SearchConfig(
+            **{**SMALL, "iterations": 1},
+            backend="openai",
+            model="scripted",
+            base_url=server.url,
+            api_key_env=None,
+            timeout_s=1.0,
+            max_repairs=1,
+        )
         logs: list[str] = []
         st = search(cfg, runs_dir=tmp_path, log=logs.append)
         served = len(server.requests)
@@ -75,13 +92,25 @@ def test_live_server_with_faults_then_replay_without_network(tmp_path: Path) -> 
     assert served >= 4  # the faults were really hit and retried
     retried = [m for m in logs if m.startswith("LLM call iter0") and "retrying in" in m]
     assert [m.split("failed (", 1)[1].split(":")[0].split(")")[0] for m in retried] == [
-        "HTTP 429", "HTTP 500", "malformed response", "timeout"], retried
+        "HTTP 429",
+        "HTTP 500",
+        "malformed response",
+        "timeout",
+    ], retried
     assert st["usage"]["retries"] == 4
     # server gone: the same search replays from its cassette and makes no request
     sdir = tmp_path / "search__CartPole-v1__openai"
     (sdir / "search.json").unlink()  # forget progress, keep the cassette: every call must be a replay
-    cfg2 = SearchConfig(**{**SMALL, "iterations": 1}, backend="openai", model="scripted", base_url=server.url,
-                        api_key_env=None, timeout_s=1.0, max_repairs=1, cassette_mode="replay")
+    cfg2 = SearchConfig(
+        **{**SMALL, "iterations": 1},
+        backend="openai",
+        model="scripted",
+        base_url=server.url,
+        api_key_env=None,
+        timeout_s=1.0,
+        max_repairs=1,
+        cassette_mode="replay",
+    )
     st2 = search(cfg2, runs_dir=tmp_path, log=lambda m: None)
     assert [c["label"] for c in st2["candidates"]] == [c["label"] for c in st["candidates"]]
 
@@ -94,8 +123,9 @@ def test_relative_runs_dir_works(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_iteration_bests_retraining_can_be_switched_off(tmp_path: Path) -> None:
-    st = search(SearchConfig(**SMALL, retrain_iteration_bests=False, hp=("n_epochs=2",)), runs_dir=tmp_path,
-                log=lambda m: None)
+    st = search(
+        SearchConfig(**SMALL, retrain_iteration_bests=False, hp=("n_epochs=2",)), runs_dir=tmp_path, log=lambda m: None
+    )
     sdir = tmp_path / "search__CartPole-v1__mutation"
     # hyperparameter overrides reach every run: candidates, re-training and baselines
     runs = [p for p in sdir.iterdir() if (p / "config.json").is_file()]
@@ -132,24 +162,46 @@ def test_a_second_search_with_the_same_settings_reuses_the_baseline_runs(tmp_pat
 def test_replay_retrains_the_best_reward_with_the_searchs_own_settings(tmp_path: Path) -> None:
     from rewardlab.cli import main
 
-    search(SearchConfig(**{**SMALL, "iterations": 1}, hp=("n_epochs=2",), baselines=()), runs_dir=tmp_path,
-           log=lambda m: None)
+    search(
+        SearchConfig(**{**SMALL, "iterations": 1}, hp=("n_epochs=2",), baselines=()),
+        runs_dir=tmp_path,
+        log=lambda m: None,
+    )
     sdir = tmp_path / "search__CartPole-v1__mutation"
     assert main(["replay", str(sdir), "--seeds", "1", "--runs-dir", str(tmp_path), "--no-progress"]) == 0
     cfg = json.loads((tmp_path / "replay" / f"replay__{sdir.name}__s0" / "config.json").read_text())
     assert cfg["run"]["hp"] == ["n_epochs=2"] and cfg["steps"] == SMALL["steps"] and cfg["run"]["agent"] == "ppo"
     assert cfg["run"]["reward"] == f"llm:{sdir / 'best_reward.py'}"
     assert main(["replay", str(tmp_path / "nothing-here"), "--no-progress"]) == 2
-    assert main(["replay", str(sdir), "--seeds", "1", "--first-seed", "2000", "--hp", "bogus=1", "--runs-dir",
-                 str(tmp_path), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "replay",
+                str(sdir),
+                "--seeds",
+                "1",
+                "--first-seed",
+                "2000",
+                "--hp",
+                "bogus=1",
+                "--runs-dir",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert not (tmp_path / "replay" / f"replay__{sdir.name}__s2000").exists()
     # a finished replay is read back, not trained again
     assert main(["replay", str(sdir), "--seeds", "1", "--runs-dir", str(tmp_path), "--no-progress"]) == 0
 
 
 def test_search_seeds_score_each_candidate_by_its_mean_over_seeds(tmp_path: Path) -> None:
-    st = search(SearchConfig(**{**SMALL, "iterations": 1, "samples": 2}, search_seeds=2, retrain_iteration_bests=False),
-                runs_dir=tmp_path, log=lambda m: None)
+    st = search(
+        SearchConfig(**{**SMALL, "iterations": 1, "samples": 2}, search_seeds=2, retrain_iteration_bests=False),
+        runs_dir=tmp_path,
+        log=lambda m: None,
+    )
     sdir = tmp_path / "search__CartPole-v1__mutation"
     for c in st["candidates"]:
         assert c["run_ids"] == [f"iter_0_cand_{c['index']}__s0", f"iter_0_cand_{c['index']}__s1"]

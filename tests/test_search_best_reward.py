@@ -17,8 +17,18 @@ from rewardlab.rewards.base import FunctionReward
 from rewardlab.rewards.registry import RewardSpecError, is_llm_format, resolve_reward
 
 SHIPPED = sorted((Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "search").glob("*.best_reward.py"))
-TINY = dict(iterations=1, samples=1, steps=256, retrain_top=1, retrain_seeds=1, executor="serial", eval_every=-1,
-            final_episodes=1, n_transitions=64, baselines=())
+TINY = dict(
+    iterations=1,
+    samples=1,
+    steps=256,
+    retrain_top=1,
+    retrain_seeds=1,
+    executor="serial",
+    eval_every=-1,
+    final_episodes=1,
+    n_transitions=64,
+    baselines=(),
+)
 
 
 def test_a_searchs_best_reward_trains_with_rewardlab_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -26,8 +36,24 @@ def test_a_searchs_best_reward_trains_with_rewardlab_run(tmp_path: Path, capsys:
     best = tmp_path / "search__CartPole-v1__mutation" / "best_reward.py"
     assert "def compute_reward(s)" in best.read_text()
     capsys.readouterr()
-    code = main(["run", "--task", "CartPole-v1", "--reward", str(best), "--steps", "256", "--eval-episodes", "1",
-                 "--experiment", "next", "--runs-dir", str(tmp_path), "--no-progress"])
+    code = main(
+        [
+            "run",
+            "--task",
+            "CartPole-v1",
+            "--reward",
+            str(best),
+            "--steps",
+            "256",
+            "--eval-episodes",
+            "1",
+            "--experiment",
+            "next",
+            "--runs-dir",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     notice = [line for line in out.err.splitlines() if "sandboxed" in line]
@@ -55,7 +81,8 @@ def test_shipped_search_outputs_resolve_sandboxed(path: Path, tmp_path: Path) ->
 def test_rewards_the_loader_takes_itself_still_load_in_process(tmp_path: Path) -> None:
     mc = envs.get_task("MountainCar-v0")
     both = tmp_path / "both.py"
-    both.write_text(textwrap.dedent('''
+    both.write_text(
+        textwrap.dedent("""
         import numpy as np
         import rewardlab
 
@@ -65,7 +92,8 @@ def test_rewards_the_loader_takes_itself_still_load_in_process(tmp_path: Path) -
 
         def compute_reward(s):
             return s.x, {"x": s.x}
-    '''))
+    """)
+    )
     named = tmp_path / "named.py"
     named.write_text("def reward(s):\n    return {'x': s.x}\n\ndef compute_reward(s):\n    return s.x, {'x': s.x}\n")
     assert not is_llm_format(both.read_text()) and not is_llm_format(named.read_text())

@@ -31,14 +31,52 @@ def test_search_flag_defaults_are_the_configs_defaults() -> None:
 
 
 def test_search_flags_parse_into_the_config() -> None:
-    args = _parse("search", "--task", "T", "--api-key-env", "", "--baselines", "", "--hp", "a=1", "--hp", "b=2",
-                  "--no-retrain-iteration-bests", "--notes", "be kind", "--ranker", "human", "--videos", "--steps",
-                  "100", "--budget-usd", "0.5", "--workers", "3", "--runs-dir", "elsewhere")
+    args = _parse(
+        "search",
+        "--task",
+        "T",
+        "--api-key-env",
+        "",
+        "--baselines",
+        "",
+        "--hp",
+        "a=1",
+        "--hp",
+        "b=2",
+        "--no-retrain-iteration-bests",
+        "--notes",
+        "be kind",
+        "--ranker",
+        "human",
+        "--videos",
+        "--steps",
+        "100",
+        "--budget-usd",
+        "0.5",
+        "--workers",
+        "3",
+        "--runs-dir",
+        "elsewhere",
+    )
     cfg = from_options(SearchConfig, args)
-    assert cfg == SearchConfig(task="T", api_key_env=None, baselines=(), hp=("a=1", "b=2"), retrain_iteration_bests=False,
-                               human_notes="be kind", ranker="human", videos=True, steps=100, budget_usd=0.5, workers=3)
+    assert cfg == SearchConfig(
+        task="T",
+        api_key_env=None,
+        baselines=(),
+        hp=("a=1", "b=2"),
+        retrain_iteration_bests=False,
+        human_notes="be kind",
+        ranker="human",
+        videos=True,
+        steps=100,
+        budget_usd=0.5,
+        workers=3,
+    )
     assert args.runs_dir == "elsewhere"
-    assert from_options(SearchConfig, _parse("search", "--task", "T", "--baselines", "env,hand")).baselines == ("env", "hand")
+    assert from_options(SearchConfig, _parse("search", "--task", "T", "--baselines", "env,hand")).baselines == (
+        "env",
+        "hand",
+    )
 
 
 def test_every_option_field_is_a_flag_and_the_others_are_not(capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,8 +116,28 @@ class _Demo:
 def test_the_generator_reads_types_defaults_and_flags_from_the_fields() -> None:
     p = argparse.ArgumentParser(prog="demo")
     add_options(p, _Demo)
-    got = from_options(_Demo, p.parse_args(["here", "--count", "2", "--scale", "1.5", "--names", "x,y", "--tag", "a=1",
-                                            "--tag", "b=2", "--loud", "--plain", "--title", "T"]))
+    got = from_options(
+        _Demo,
+        p.parse_args(
+            [
+                "here",
+                "--count",
+                "2",
+                "--scale",
+                "1.5",
+                "--names",
+                "x,y",
+                "--tag",
+                "a=1",
+                "--tag",
+                "b=2",
+                "--loud",
+                "--plain",
+                "--title",
+                "T",
+            ]
+        ),
+    )
     assert got == _Demo("here", 2, 1.5, ("x", "y"), ("a=1", "b=2"), True, False, "T")
     assert from_options(_Demo, p.parse_args(["there", "--count", "1"])) == _Demo("there", 1)
     text = p.format_help()
@@ -98,10 +156,12 @@ def test_the_generator_reads_types_defaults_and_flags_from_the_fields() -> None:
 
 
 def test_rewardlab_does_not_import_llm_reward_until_it_builds_its_parser() -> None:
-    code = ("import sys, rewardlab, rewardlab.cli, rewardlab.rewards.registry; "
-            "before = sorted(m for m in sys.modules if m.startswith('llm_reward')); "
-            "rewardlab.cli.build_parser(); "
-            "print(before, 'llm_reward.cli' in sys.modules)")
+    code = (
+        "import sys, rewardlab, rewardlab.cli, rewardlab.rewards.registry; "
+        "before = sorted(m for m in sys.modules if m.startswith('llm_reward')); "
+        "rewardlab.cli.build_parser(); "
+        "print(before, 'llm_reward.cli' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] True", out
 
@@ -110,8 +170,14 @@ def test_commands_come_from_the_plugin_list_in_help_order(monkeypatch: pytest.Mo
     names = [c.name for c in cli_app.commands()]
     assert names == list(cli_app.HELP_ORDER)
     plugin = types.ModuleType("rewardlab_test_plugin")
-    plugin.commands = lambda: [Command("hello", "say hello", lambda p: p.add_argument("--who", default="you"),
-                                       lambda a: print(f"hello {a.who}") or 0)]  # type: ignore[attr-defined]
+    plugin.commands = lambda: [
+        Command(
+            "hello",
+            "say hello",
+            lambda p: p.add_argument("--who", default="you"),
+            lambda a: print(f"hello {a.who}") or 0,
+        )
+    ]  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "rewardlab_test_plugin", plugin)
     monkeypatch.setattr(cli_app, "PLUGINS", (*cli_app.PLUGINS, "rewardlab_test_plugin:commands"))
     assert [c.name for c in cli_app.commands()][-1] == "hello"  # not in HELP_ORDER: listed after the others

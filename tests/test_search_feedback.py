@@ -18,11 +18,22 @@ from llm_reward.search import SearchConfig, SearchError, SearchPaused, search
 from llm_reward.testing import ScriptedChatServer
 from rewardlab.cli import main as cli_main
 
-SMALL = dict(task="CartPole-v1", iterations=2, samples=2, steps=1024, retrain_top=1, retrain_seeds=1,
-             executor="serial", eval_every=-1, final_episodes=2, n_transitions=64, baselines=())
+SMALL = dict(
+    task="CartPole-v1",
+    iterations=2,
+    samples=2,
+    steps=1024,
+    retrain_top=1,
+    retrain_seeds=1,
+    executor="serial",
+    eval_every=-1,
+    final_episodes=2,
+    n_transitions=64,
+    baselines=(),
+)
 QUIET = dict(log=lambda m: None)
 
-GOOD = '''A reward for staying upright near the centre.
+GOOD = """A reward for staying upright near the centre.
 ```python
 import numpy as np
 
@@ -31,8 +42,8 @@ def compute_reward(s):
     centered = -0.1 * s.x ** 2
     return upright + centered, {"upright": upright, "centered": centered}
 ```
-'''
-REVISED = '''The centring term is too weak relative to the upright term; here is a rescaled version.
+"""
+REVISED = """The centring term is too weak relative to the upright term; here is a rescaled version.
 ```python
 import numpy as np
 
@@ -41,7 +52,7 @@ def compute_reward(s):
     centered = -0.5 * s.x ** 2
     return upright + centered, {"upright": upright, "centered": centered}
 ```
-'''
+"""
 
 
 def _runs(sdir: Path) -> list[str]:
@@ -100,8 +111,14 @@ def test_critic_revision_replaces_the_candidate_only_when_valid(tmp_path: Path) 
         return REVISED if last.startswith("Before any training, review") else GOOD
 
     with ScriptedChatServer(respond) as server:
-        cfg = SearchConfig(**{**SMALL, "iterations": 1, "samples": 1}, backend="openai", model="scripted",
-                           base_url=server.url, api_key_env=None, critic=True)
+        cfg = SearchConfig(
+            **{**SMALL, "iterations": 1, "samples": 1},
+            backend="openai",
+            model="scripted",
+            base_url=server.url,
+            api_key_env=None,
+            critic=True,
+        )
         st = search(cfg, runs_dir=tmp_path, **QUIET)
         critic_reqs = [r for r in server.chat_requests if "review this reward" in json.dumps(r.body)]
     cdir = tmp_path / "search__CartPole-v1__openai" / "iter_0" / "cand_0"
@@ -118,23 +135,43 @@ def test_shipped_fixture_cassette_runs_offline_and_is_labelled(tmp_path: Path, m
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     cas = shipped_cassette("mountaincar-fixture")
     assert cas.manifest()["fixture"] is True and cas.manifest()["task"] == "MountainCar-v0"
-    cfg = SearchConfig(task="MountainCar-v0", iterations=1, samples=3, steps=512, retrain_top=1, retrain_seeds=1,
-                       executor="serial", eval_every=-1, final_episodes=1, n_transitions=64, baselines=(),
-                       backend="openai", cassette="shipped:mountaincar-fixture")
+    cfg = SearchConfig(
+        task="MountainCar-v0",
+        iterations=1,
+        samples=3,
+        steps=512,
+        retrain_top=1,
+        retrain_seeds=1,
+        executor="serial",
+        eval_every=-1,
+        final_episodes=1,
+        n_transitions=64,
+        baselines=(),
+        backend="openai",
+        cassette="shipped:mountaincar-fixture",
+    )
     st = search(cfg, runs_dir=tmp_path, **QUIET)
     assert [c["valid"] for c in st["candidates"]] == [True, True, True]
     assert [c["repairs"] for c in st["candidates"]] == [0, 1, 1]  # two broken fixtures, repaired from the cassette
     assert st["usage"]["live"]["calls"] == 0  # nothing went to a network
-    assert st["usage"]["cassette_this_session"]["fixture_hits"] == 5 and st["usage"]["cassette_this_session"]["misses"] == 0
+    assert (
+        st["usage"]["cassette_this_session"]["fixture_hits"] == 5
+        and st["usage"]["cassette_this_session"]["misses"] == 0
+    )
     # re-running the finished search changes nothing and keeps its bill (it used to be overwritten with zeros)
     again = search(cfg, runs_dir=tmp_path, **QUIET)
     assert again["candidates"] == st["candidates"] and len(again["invocations"]) == 2
-    assert again["usage"]["replayed"] == st["usage"]["replayed"] and again["usage"]["replayed"]["calls"] == 3  # 5 samples
+    assert (
+        again["usage"]["replayed"] == st["usage"]["replayed"] and again["usage"]["replayed"]["calls"] == 3
+    )  # 5 samples
     assert again["usage"]["cassette"]["fixture_hits"] == 5 and again["usage"]["cassette_this_session"]["hits"] == 0
     # a fixture cassette for another task, or more samples than it holds, fails clearly
     with pytest.raises(SearchError, match="written for MountainCar-v0"):
-        search(SearchConfig(**{**SMALL, "iterations": 1}, backend="openai", cassette="shipped:mountaincar-fixture"),
-               runs_dir=tmp_path, **QUIET)
+        search(
+            SearchConfig(**{**SMALL, "iterations": 1}, backend="openai", cassette="shipped:mountaincar-fixture"),
+            runs_dir=tmp_path,
+            **QUIET,
+        )
     with pytest.raises(SearchError, match="cassette miss"):
         search(SearchConfig(**{**cfg.__dict__, "samples": 4, "name": "more"}), runs_dir=tmp_path, **QUIET)
     with pytest.raises(SearchError, match=r"no shipped cassette 'nope'.*mountaincar-fixture"):
@@ -147,10 +184,40 @@ def test_kill_9_mid_search_resumes_without_repeating_a_call(tmp_path: Path) -> N
     """SIGKILL while iteration 1 trains; the re-run asks the server nothing it asked before (the cassette has
     every earlier answer, and validated candidates are not regenerated), and every candidate has one run."""
     with ScriptedChatServer([GOOD]) as server:
-        cmd = [sys.executable, "-m", "rewardlab.cli", "search", "--task", "CartPole-v1", "--iterations", "3",
-               "--samples", "2", "--steps", "4096", "--backend", "openai", "--model", "scripted", "--base-url",
-               server.url, "--api-key-env", "", "--executor", "local", "--workers", "2", "--retrain-top", "1",
-               "--retrain-seeds", "1", "--baselines", "", "--runs-dir", str(tmp_path)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "rewardlab.cli",
+            "search",
+            "--task",
+            "CartPole-v1",
+            "--iterations",
+            "3",
+            "--samples",
+            "2",
+            "--steps",
+            "4096",
+            "--backend",
+            "openai",
+            "--model",
+            "scripted",
+            "--base-url",
+            server.url,
+            "--api-key-env",
+            "",
+            "--executor",
+            "local",
+            "--workers",
+            "2",
+            "--retrain-top",
+            "1",
+            "--retrain-seeds",
+            "1",
+            "--baselines",
+            "",
+            "--runs-dir",
+            str(tmp_path),
+        ]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         sdir = tmp_path / "search__CartPole-v1__openai"
         deadline = time.time() + 240
@@ -163,7 +230,7 @@ def test_kill_9_mid_search_resumes_without_repeating_a_call(tmp_path: Path) -> N
         assert len(first) >= 2
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-        second = [json.dumps(r.body["messages"], sort_keys=True) for r in server.chat_requests][len(first):]
+        second = [json.dumps(r.body["messages"], sort_keys=True) for r in server.chat_requests][len(first) :]
     assert not set(first) & set(second), "a call made before the kill was made again"
     assert len(second) == len(set(second))
     st = json.loads((sdir / "search.json").read_text())
@@ -177,8 +244,12 @@ def test_kill_9_mid_search_resumes_without_repeating_a_call(tmp_path: Path) -> N
     for c in st["candidates"]:
         assert runs.count(c["run_id"]) == 1
         assert json.loads((sdir / c["run_id"] / "status.json").read_text())["state"] == "done"
-    retrained = {c["candidate"] for c in st["final"]["candidates"]} | {p["candidate"] for p in st["final"]["per_iteration"]}
-    assert len(runs) == 6 + len(retrained)  # one run per candidate, plus one re-training (1 seed) per top or iteration best
+    retrained = {c["candidate"] for c in st["final"]["candidates"]} | {
+        p["candidate"] for p in st["final"]["per_iteration"]
+    }
+    assert len(runs) == 6 + len(
+        retrained
+    )  # one run per candidate, plus one re-training (1 seed) per top or iteration best
     # the cassette holds each distinct call once: everything the server answered, nothing twice
     cassette_entries = [p for p in (sdir / "cassette").rglob("*.json") if p.name != "manifest.json"]
     prompts = {(sdir / f"iter_{i}" / "prompt.json").read_text() for i in range(3)}  # equal prompts share entries
@@ -188,8 +259,9 @@ def test_kill_9_mid_search_resumes_without_repeating_a_call(tmp_path: Path) -> N
 def test_budget_stop_ends_the_search_cleanly(tmp_path: Path) -> None:
     logs: list[str] = []
     with ScriptedChatServer([GOOD]) as server:
-        cfg = SearchConfig(**SMALL, backend="openai", model="scripted", base_url=server.url, api_key_env=None,
-                           budget_tokens=1)
+        cfg = SearchConfig(
+            **SMALL, backend="openai", model="scripted", base_url=server.url, api_key_env=None, budget_tokens=1
+        )
         st = search(cfg, runs_dir=tmp_path, log=logs.append)
         assert server.chat_requests == []  # refused before sending: the prompt alone is over the budget
     assert any("budget reached before iteration 0" in m for m in logs)

@@ -18,8 +18,23 @@ from llm_reward.search.validation import Outcome, Validator
 from rewardlab.experiment.runner import RunConfig
 from rewardlab.experiment.store import RunDir
 
-STORED_KEYS = ["id", "iteration", "index", "parent", "valid", "label", "message", "repairs", "run_id", "score",
-               "final_fitness", "success_rate", "dropped", "failed_attempts", "dir"]
+STORED_KEYS = [
+    "id",
+    "iteration",
+    "index",
+    "parent",
+    "valid",
+    "label",
+    "message",
+    "repairs",
+    "run_id",
+    "score",
+    "final_fitness",
+    "success_rate",
+    "dropped",
+    "failed_attempts",
+    "dir",
+]
 
 
 def _cand(j: int, score: float | None, fitness: float | None = None) -> Candidate:
@@ -39,10 +54,20 @@ def test_a_candidate_keeps_the_stored_format() -> None:
 
 
 def test_search_state_round_trips_through_json() -> None:
-    st = SearchState(config={"task": "T"}, candidates=CandidateStore([_cand(0, 1.0), _cand(1, None)]), best="iter_0/cand_0")
+    st = SearchState(
+        config={"task": "T"}, candidates=CandidateStore([_cand(0, 1.0), _cand(1, None)]), best="iter_0/cand_0"
+    )
     d = st.to_json()
-    assert list(d) == ["config", "next_iteration", "candidates", "best", "best_per_iteration", "final", "usage",
-                       "invocations"]
+    assert list(d) == [
+        "config",
+        "next_iteration",
+        "candidates",
+        "best",
+        "best_per_iteration",
+        "final",
+        "usage",
+        "invocations",
+    ]
     assert [c["id"] for c in d["candidates"]] == ["iter_0/cand_0", "iter_0/cand_1"]
     back = SearchState.from_json(json.loads(json.dumps(d)))
     assert back.to_json() == d and back.candidates["iter_0/cand_0"].score == 1.0

@@ -45,8 +45,15 @@ SLOW_PAIRS = {("HalfCheetah-v5", "sac"), ("rewardlab/HopperJump-v0", "sac"), ("r
 )
 def test_family_agent_pair_trains(tmp_path: Path, task: str, reward: str, agent: str, hp: list[str]) -> None:
     res = rewardlab.run(
-        task, reward=reward, agent=agent, steps=1500, seed=0, runs_dir=tmp_path, hp=hp,
-        n_eval_episodes=2, eval_every=-1,
+        task,
+        reward=reward,
+        agent=agent,
+        steps=1500,
+        seed=0,
+        runs_dir=tmp_path,
+        hp=hp,
+        n_eval_episodes=2,
+        eval_every=-1,
     )
     assert res.status == "done"
     s = res.summary

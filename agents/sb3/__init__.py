@@ -107,7 +107,9 @@ class _Recorder(VectorWrapper):
             "terminated": np.asarray(term).copy(),
             "truncated": np.asarray(trunc).copy(),
             "reward": np.asarray(reward, dtype=np.float64).copy(),
-            "components": {k: np.asarray(v, dtype=np.float64).copy() for k, v in info.get("reward_components", {}).items()},
+            "components": {
+                k: np.asarray(v, dtype=np.float64).copy() for k, v in info.get("reward_components", {}).items()
+            },
             "info": {k: np.asarray(_final_info(info, k, done)).copy() for k in self.info_keys if k in info},
         }
         self.rows.append(row)

@@ -8,6 +8,7 @@ device has finished.
 from __future__ import annotations
 
 import argparse
+import importlib
 import time
 from typing import Any
 
@@ -134,7 +135,7 @@ def mujoco_step_rates(
     ep: Any = None
     if envpool:
         try:
-            import envpool as ep
+            ep = importlib.import_module("envpool")
         except ImportError:
             pass
 

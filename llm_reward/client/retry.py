@@ -64,8 +64,10 @@ class RetryNotice:
 
     def __str__(self) -> str:
         why = " (the server's Retry-After)" if self.retry_after else ""
-        return (f"LLM call {self.tag}: attempt {self.attempt} of {self.max_attempts} failed ({self.reason}); "
-                f"retrying in {self.wait_s:.2f} s{why}")
+        return (
+            f"LLM call {self.tag}: attempt {self.attempt} of {self.max_attempts} failed ({self.reason}); "
+            f"retrying in {self.wait_s:.2f} s{why}"
+        )
 
 
 class NRejected(Exception):

@@ -125,10 +125,17 @@ class ChatTransport:
                 last, status = exc, None
             if attempt < self.max_retries:
                 wait = self._backoff(attempt, retry_after)
-                self._notify_retry(RetryNotice(
-                    tag=tag, attempt=attempt + 1, max_attempts=self.max_retries + 1, reason=retry_reason(last, status),
-                    wait_s=wait, status=status, retry_after=retry_after is not None,
-                ))
+                self._notify_retry(
+                    RetryNotice(
+                        tag=tag,
+                        attempt=attempt + 1,
+                        max_attempts=self.max_retries + 1,
+                        reason=retry_reason(last, status),
+                        wait_s=wait,
+                        status=status,
+                        retry_after=retry_after is not None,
+                    )
+                )
                 self._sleep(wait)
         describe = f"HTTP {status}: " if status is not None else ""
         kind = type(last).__name__ if not isinstance(last, Malformed) else "malformed response"

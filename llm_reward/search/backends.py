@@ -60,8 +60,9 @@ class SearchBackend:
         return out, d.get("budget") or {}
 
 
-def make_backend(cfg: SearchConfig, task: Task, search_dir: Path,
-                 log: Callable[[str], None] | None = None) -> SearchBackend:
+def make_backend(
+    cfg: SearchConfig, task: Task, search_dir: Path, log: Callable[[str], None] | None = None
+) -> SearchBackend:
     """The search's backend; with ``log``, every retried LLM request logs a line (reason and wait)."""
     if cfg.backend == "mutation":
         from llm_reward.mutation import MutationBackend
@@ -76,7 +77,9 @@ def make_backend(cfg: SearchConfig, task: Task, search_dir: Path,
             from llm_reward.cassette import shipped_cassette
 
             try:
-                cas = shipped_cassette(cfg.cassette.removeprefix("shipped:"), mode="replay")  # read-only, in the package
+                cas = shipped_cassette(
+                    cfg.cassette.removeprefix("shipped:"), mode="replay"
+                )  # read-only, in the package
             except FileNotFoundError as e:
                 raise SearchError(str(e)) from None
             written_for = cas.manifest().get("task")
@@ -86,8 +89,14 @@ def make_backend(cfg: SearchConfig, task: Task, search_dir: Path,
             cas = Cassette(cfg.cassette or str(search_dir / "cassette"), mode=cfg.cassette_mode)
         usage = Usage(max_tokens=cfg.budget_tokens, max_usd=cfg.budget_usd, count_replayed=True)
         llm = OpenAIBackend(
-            cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env or None, temperature=cfg.temperature,
-            seed=cfg.seed, cassette=cas, usage=usage, timeout_s=cfg.timeout_s,
+            cfg.model,
+            base_url=cfg.base_url,
+            api_key_env=cfg.api_key_env or None,
+            temperature=cfg.temperature,
+            seed=cfg.seed,
+            cassette=cas,
+            usage=usage,
+            timeout_s=cfg.timeout_s,
             on_retry=(lambda notice: log(str(notice))) if log is not None else None,
         )
         return SearchBackend(llm, BackendKind.LLM)

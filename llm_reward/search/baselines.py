@@ -16,8 +16,9 @@ from rewardlab.experiment.runner import RunConfig
 from rewardlab.experiment.store import RunDir, atomic_write_text, read_json
 
 
-def train_baselines(cfg: SearchConfig, task: Task, root: Path, seeds: list[int], executor: Any,
-                    log: Log) -> dict[str, Any]:
+def train_baselines(
+    cfg: SearchConfig, task: Task, root: Path, seeds: list[int], executor: Any, log: Log
+) -> dict[str, Any]:
     """``final.baselines`` of ``search.json``: per baseline, the fitness per seed, its mean and the mean success."""
     names = [b for b in cfg.baselines if b in task.rewards or b == "env"]
     for b in cfg.baselines:
@@ -40,9 +41,18 @@ def train_baselines(cfg: SearchConfig, task: Task, root: Path, seeds: list[int],
 
 
 def baseline_run(cfg: SearchConfig, task: Task, reward: str, seed: int) -> RunConfig:
-    return RunConfig(task=task.id, reward=reward, agent=cfg.agent, steps=cfg.steps, seed=seed, experiment=cfg.folder(),
-                     hp=list(cfg.hp), vec=cfg.vec, run_id=f"baseline_{reward}__s{seed}",
-                     n_eval_episodes=cfg.final_episodes)
+    return RunConfig(
+        task=task.id,
+        reward=reward,
+        agent=cfg.agent,
+        steps=cfg.steps,
+        seed=seed,
+        experiment=cfg.folder(),
+        hp=list(cfg.hp),
+        vec=cfg.vec,
+        run_id=f"baseline_{reward}__s{seed}",
+        n_eval_episodes=cfg.final_episodes,
+    )
 
 
 def finished_twin(rc: RunConfig, root: Path) -> Path | None:

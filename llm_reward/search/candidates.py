@@ -116,8 +116,16 @@ def training_run(cfg: SearchConfig, search_dir: Path, candidate_id: str, seed: i
     """The lab run that trains a candidate's ``reward.py`` on one seed: ``iter_0_cand_1__s0`` during the search,
     ``iter_0_cand_1_retrain__s1000`` (``suffix="_retrain"``) when it is re-trained on a fresh seed."""
     return RunConfig(
-        task=cfg.task, reward=f"{SANDBOX_SPECS[cfg.sandbox]}:{search_dir / candidate_id / 'reward.py'}",
-        agent=cfg.agent, steps=cfg.steps, seed=seed, experiment=cfg.folder(),
-        run_id=f"{candidate_id.replace('/', '_')}{suffix}__s{seed}", hp=list(cfg.hp), vec=cfg.vec,
-        n_eval_episodes=cfg.final_episodes, eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes,
+        task=cfg.task,
+        reward=f"{SANDBOX_SPECS[cfg.sandbox]}:{search_dir / candidate_id / 'reward.py'}",
+        agent=cfg.agent,
+        steps=cfg.steps,
+        seed=seed,
+        experiment=cfg.folder(),
+        run_id=f"{candidate_id.replace('/', '_')}{suffix}__s{seed}",
+        hp=list(cfg.hp),
+        vec=cfg.vec,
+        n_eval_episodes=cfg.final_episodes,
+        eval_every=cfg.eval_every,
+        eval_episodes=cfg.eval_episodes,
     )

@@ -21,9 +21,24 @@ VECS = ("gym", "batched", "torch")
 SANDBOX_SPECS = {"kernel": "llm", "process": "llm-process"}
 
 # settings that change how a search runs, not what it finds: a search resumed with other values is the same search
-_NOT_IDENTITY = ("iterations", "executor", "workers", "address", "budget_usd", "budget_tokens", "cassette_mode",
-                 "timeout_s", "base_url", "api_key_env", "fewshot_library", "baselines", "videos", "preferences",
-                 "retrain_iteration_bests", "sandbox")
+_NOT_IDENTITY = (
+    "iterations",
+    "executor",
+    "workers",
+    "address",
+    "budget_usd",
+    "budget_tokens",
+    "cassette_mode",
+    "timeout_s",
+    "base_url",
+    "api_key_env",
+    "fewshot_library",
+    "baselines",
+    "videos",
+    "preferences",
+    "retrain_iteration_bests",
+    "sandbox",
+)
 
 
 @dataclass
@@ -60,8 +75,9 @@ class SearchConfig:
     backend: str = option("mutation", choices=BACKENDS)
     model: str = option("gpt-4o-mini")
     base_url: str | None = option(None, help="OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio)")
-    api_key_env: str | None = option("OPENAI_API_KEY", parse=none_if_empty,
-                                     help="env var holding the key ('' for keyless local servers)")
+    api_key_env: str | None = option(
+        "OPENAI_API_KEY", parse=none_if_empty, help="env var holding the key ('' for keyless local servers)"
+    )
     timeout_s: float = 60.0
     temperature: float = option(1.0)
     cassette: str | None = option(None, help="record/replay directory (default: SEARCH_DIR/cassette)")
@@ -87,31 +103,46 @@ class SearchConfig:
     name: str | None = option(None, help="search folder under the runs root")
     human_notes: str | None = option(None, flag="--notes", help="free-text human feedback added to every prompt")
     fewshot_library: str | None = option(
-        None, help="JSONL library of earlier good rewards: similar tasks' rewards become few-shot examples, "
-                   "and this search's best reward is appended")
+        None,
+        help="JSONL library of earlier good rewards: similar tasks' rewards become few-shot examples, "
+        "and this search's best reward is appended",
+    )
     fewshot_k: int = 2
     baselines: tuple[str, ...] = option(
-        ("sparse", "hand"), parse=comma_list,
-        help="task rewards trained on the re-training seeds for comparison ('' for none)")
+        ("sparse", "hand"),
+        parse=comma_list,
+        help="task rewards trained on the re-training seeds for comparison ('' for none)",
+    )
     ranker: str | None = option(
-        None, choices=RANKERS[1:],
+        None,
+        choices=RANKERS[1:],
         help="ICPL: rank each iteration's rollouts; 'human' pauses for `rewardlab rank`, 'synthetic' ranks by "
-             "fitness (tests)")
+        "fitness (tests)",
+    )
     preferences: str | None = option(None, help="rankings file (default SEARCH_DIR/preferences.json)")
     videos: bool = option(False, help="record a rollout GIF of every trained candidate")
     critic: bool = option(False, help="an LLM critic reviews each valid candidate before training")
     retrain_iteration_bests: bool = option(
-        True, flag="--no-retrain-iteration-bests",
+        True,
+        flag="--no-retrain-iteration-bests",
         help="re-train only the top candidates, not also each iteration's best (cheaper; progress across "
-             "iterations is then only the training seed's)")
-    hp: tuple[str, ...] = option((), repeat=True, metavar="KEY=VALUE",
-                                 help="agent hyperparameter override for every run of the search (repeatable)")
-    search_seeds: int = option(1, help="train every candidate on this many seeds during the search and score it "
-                                       "by the mean")
+        "iterations is then only the training seed's)",
+    )
+    hp: tuple[str, ...] = option(
+        (),
+        repeat=True,
+        metavar="KEY=VALUE",
+        help="agent hyperparameter override for every run of the search (repeatable)",
+    )
+    search_seeds: int = option(
+        1, help="train every candidate on this many seeds during the search and score it by the mean"
+    )
     sandbox: str = option(
-        "kernel", choices=SANDBOXES,
+        "kernel",
+        choices=SANDBOXES,
         help="kernel: LLM code runs under Landlock + seccomp, refused where they are missing (default); "
-             "process: say so explicitly to run it there with the isolation that holds")
+        "process: say so explicitly to run it there with the isolation that holds",
+    )
     vec: str = option("gym", choices=VECS, help="every run's vector env")
 
     def folder(self) -> str:

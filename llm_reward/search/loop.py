@@ -39,7 +39,9 @@ from rewardlab.experiment.runner import RunConfig, prepare
 from rewardlab.experiment.store import atomic_write_json, atomic_write_text, read_json, runs_root
 
 
-def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool = True, log: Log = print) -> dict[str, Any]:
+def search(
+    cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool = True, log: Log = print
+) -> dict[str, Any]:
     """Run (or resume) a reward search; returns the final state (``search.json``) as a dict.
 
     LLM failures that end the search (a replay-mode cassette miss, a server that failed for good, a missing key)
@@ -56,8 +58,14 @@ def search(cfg: SearchConfig, runs_dir: str | Path | None = None, progress: bool
         return run.run()
     except BaseException as e:
         if run.record is not None:  # it ended after it had something to record
-            run.record.end("paused (waits for a ranking)" if isinstance(e, SearchPaused) else
-                           "interrupted" if isinstance(e, KeyboardInterrupt) else f"stopped: {type(e).__name__}", e)
+            run.record.end(
+                "paused (waits for a ranking)"
+                if isinstance(e, SearchPaused)
+                else "interrupted"
+                if isinstance(e, KeyboardInterrupt)
+                else f"stopped: {type(e).__name__}",
+                e,
+            )
         if isinstance(e, CassetteMiss | LLMError):
             raise SearchError(f"{type(e).__name__}: {e}") from e
         raise
@@ -88,8 +96,16 @@ class _Search:
         self.task = task = get_task(cfg.task)
         cfg.task = task.id
         try:  # the agent, its overrides and the budget
-            _, _, agent_spec, _ = prepare(RunConfig(task=task.id, reward=next(iter(task.rewards)), agent=cfg.agent,
-                                                    steps=cfg.steps, hp=list(cfg.hp), vec=cfg.vec))
+            _, _, agent_spec, _ = prepare(
+                RunConfig(
+                    task=task.id,
+                    reward=next(iter(task.rewards)),
+                    agent=cfg.agent,
+                    steps=cfg.steps,
+                    hp=list(cfg.hp),
+                    vec=cfg.vec,
+                )
+            )
         except ValueError as e:
             raise SearchError(str(e)) from None
         check_sandbox(cfg)
@@ -105,8 +121,14 @@ class _Search:
         transitions = load_transitions(tpath)
         self.backend = backend = make_backend(cfg, task, sdir, self.log)
         self.validator = Validator(
-            backend, task, transitions, SandboxLimits(require_kernel=cfg.sandbox == "kernel"),
-            (int(agent_spec.n_envs or 1),), cfg.max_repairs, self.log)  # at the agent's batch size
+            backend,
+            task,
+            transitions,
+            SandboxLimits(require_kernel=cfg.sandbox == "kernel"),
+            (int(agent_spec.n_envs or 1),),
+            cfg.max_repairs,
+            self.log,
+        )  # at the agent's batch size
         self.executor = make_executor(cfg.executor, cfg.workers, cfg.address)
         self.record = SearchRecord(sdir / "search.json", st, self.invocation, backend)
 
@@ -154,8 +176,10 @@ class _Search:
         self.state.next_iteration = it + 1
         self.save()
         lead = self.candidates.get(self.state.best)
-        self.log(f"iteration {it}: {len(jobs)}/{len(ids)} valid; best {self.state.best} "
-                 f"(score {lead.score if lead else None}); {time.time() - t0:.0f} s")
+        self.log(
+            f"iteration {it}: {len(jobs)}/{len(ids)} valid; best {self.state.best} "
+            f"(score {lead.score if lead else None}); {time.time() - t0:.0f} s"
+        )
         return True
 
     def prompt(self, it: int) -> list[dict[str, str]]:
@@ -180,15 +204,28 @@ class _Search:
             out = self.validator.review(out, messages, cdir, it, j)
         res = out.result
         label, message = one_line(res.label, 40), clean_message(res.message, MESSAGE_LIMIT)
-        c = Candidate(cid, it, j, self.state.best, bool(res.ok), label, message, out.repairs, dropped=out.dropped,
-                      failed_attempts=out.failed_attempts)
+        c = Candidate(
+            cid,
+            it,
+            j,
+            self.state.best,
+            bool(res.ok),
+            label,
+            message,
+            out.repairs,
+            dropped=out.dropped,
+            failed_attempts=out.failed_attempts,
+        )
         self.candidates.add(c)
         self.invocation["candidates_validated"] += 1
         self.invocation["repairs"] += out.repairs
         self.save()  # a search killed from here on still shows this candidate and its label
         after = f" after {c.repairs} repair{'s' if c.repairs != 1 else ''}" if c.repairs else ""
-        self.log(f"candidate {it}.{j}: valid{after}" if c.valid else
-                 f"candidate {it}.{j}: INVALID{after} ({label}): {one_line(message, 160)}")
+        self.log(
+            f"candidate {it}.{j}: valid{after}"
+            if c.valid
+            else f"candidate {it}.{j}: INVALID{after} ({label}): {one_line(message, 160)}"
+        )
         return c
 
     def train_valid(self, ids: list[str]) -> list[tuple[Candidate, list[RunConfig]]]:
@@ -224,9 +261,10 @@ class _Search:
             trained.append(c)
             rdir = folder / (runs[0].run_id or "")
             refl = reflect(rdir)
-            atomic_write_json(self.sdir / c.dir / "reflection.json",
-                              {"text": refl.to_text(self.task.fitness.unit), "stats": refl.stats_json(),
-                               "full": refl.as_dict()})
+            atomic_write_json(
+                self.sdir / c.dir / "reflection.json",
+                {"text": refl.to_text(self.task.fitness.unit), "stats": refl.stats_json(), "full": refl.as_dict()},
+            )
             if self.cfg.videos or self.cfg.ranker == "human":
                 _video(rdir, self.sdir / c.dir / "rollout.gif", self.log)
         return trained
@@ -247,11 +285,13 @@ class _Search:
                 )
             best = self.candidates[f"iter_{it}/cand_{order[0]}"]
         if best is None:
-            st.best_per_iteration.append({"iteration": it, "candidate": None, "score": None, "final_fitness": None,
-                                          "best_so_far": st.best})
+            st.best_per_iteration.append(
+                {"iteration": it, "candidate": None, "score": None, "final_fitness": None, "best_so_far": st.best}
+            )
             return
-        st.best_per_iteration.append({"iteration": it, "candidate": best.id, "score": best.score,
-                                      "final_fitness": best.final_fitness})
+        st.best_per_iteration.append(
+            {"iteration": it, "candidate": best.id, "score": best.score, "final_fitness": best.final_fitness}
+        )
         lead = self.candidates.get(st.best)
         if cfg.ranker or lead is None or rank_key(best) >= rank_key(lead):
             st.best = best.id  # with a ranker, the person's choice leads (ICPL), not the fitness
@@ -263,8 +303,10 @@ class _Search:
         """Re-train the leaders on fresh seeds beside the baselines, declare the best, write the report."""
         cfg, st = self.cfg, self.state
         st.final = self.retrain()
-        self.invocation.update(outcome="finished (LLM budget reached)" if self.invocation.get("budget_reached")
-                               else "finished", ended=now())
+        self.invocation.update(
+            outcome="finished (LLM budget reached)" if self.invocation.get("budget_reached") else "finished",
+            ended=now(),
+        )
         self.save()
         atomic_write_text(self.sdir / "search_report.md", report_markdown(st.to_json(), self.task))
         final = st.final["candidates"]
@@ -272,14 +314,22 @@ class _Search:
             return
         best_code = (self.sdir / final[0]["candidate"] / "reward.py").read_text()
         atomic_write_text(self.sdir / "best_reward.py", best_code)
-        atomic_write_json(self.sdir / "best.json", {**final[0], "task": self.task.id,
-                                                    "reward_file": str(self.sdir / "best_reward.py")})
+        atomic_write_json(
+            self.sdir / "best.json",
+            {**final[0], "task": self.task.id, "reward_file": str(self.sdir / "best_reward.py")},
+        )
         if cfg.fewshot_library and final[0]["retrain_mean"] is not None:
             # the library of earlier good rewards that later searches on other tasks retrieve from
-            append_example(cfg.fewshot_library, FewShotExample(
-                self.task.id, self.task.family, self.task.description, best_code,
-                {"retrain_fitness_mean": final[0]["retrain_mean"], "unit": self.task.fitness.unit},
-            ))
+            append_example(
+                cfg.fewshot_library,
+                FewShotExample(
+                    self.task.id,
+                    self.task.family,
+                    self.task.description,
+                    best_code,
+                    {"retrain_fitness_mean": final[0]["retrain_mean"], "unit": self.task.fitness.unit},
+                ),
+            )
 
     def retrain(self) -> dict[str, Any]:
         """``search.json``'s ``final``: the top candidates and (by default) each iteration's best re-trained on
@@ -288,7 +338,9 @@ class _Search:
         seeds = [cfg.seed + 1000 + k for k in range(cfg.retrain_seeds)]
         # each iteration's best is re-trained too, so progress across iterations is measured on fresh seeds,
         # not on the one training seed that selected it
-        iter_bests = [b["candidate"] for b in st.best_per_iteration if b["candidate"]] if cfg.retrain_iteration_bests else []
+        iter_bests = (
+            [b["candidate"] for b in st.best_per_iteration if b["candidate"]] if cfg.retrain_iteration_bests else []
+        )
         ids = list(dict.fromkeys([c.id for c in top(self.candidates, cfg.retrain_top)] + iter_bests))
         runs = {cid: [training_run(cfg, self.sdir, cid, s, "_retrain") for s in seeds] for cid in ids}
         self.log(f"re-training {len(ids)} candidates on seeds {seeds}: {len(ids) * len(seeds)} runs")
@@ -301,12 +353,22 @@ class _Search:
         # every re-trained candidate competes on the same fresh seeds; the best mean is declared best
         final = [{"candidate": cid, "search_score": self.candidates[cid].score, **retrained(cid)} for cid in ids]
         final.sort(key=lambda d: -(d["retrain_mean"] if d["retrain_mean"] is not None else -np.inf))
-        per_iteration = [{"iteration": b["iteration"], "candidate": b["candidate"], "best_so_far": b.get("best_so_far"),
-                          **(retrained(b["candidate"]) if b["candidate"] in runs else {})}
-                         for b in st.best_per_iteration]
-        return {"seeds": seeds, "candidates": final, "best": final[0]["candidate"] if final else None,
-                "per_iteration": per_iteration,
-                "baselines": train_baselines(cfg, self.task, self.root, seeds, self.executor, self.log)}
+        per_iteration = [
+            {
+                "iteration": b["iteration"],
+                "candidate": b["candidate"],
+                "best_so_far": b.get("best_so_far"),
+                **(retrained(b["candidate"]) if b["candidate"] in runs else {}),
+            }
+            for b in st.best_per_iteration
+        ]
+        return {
+            "seeds": seeds,
+            "candidates": final,
+            "best": final[0]["candidate"] if final else None,
+            "per_iteration": per_iteration,
+            "baselines": train_baselines(cfg, self.task, self.root, seeds, self.executor, self.log),
+        }
 
 
 def _video(run_dir: Path, out: Path, log: Log) -> None:

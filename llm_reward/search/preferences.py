@@ -34,7 +34,7 @@ def read_preferences(path: Path) -> dict[str, Any]:
     except ValueError as e:
         raise SearchError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(d, dict):
-        raise SearchError(f"{path} must hold an object like {{\"iter_0\": {{\"order\": [2, 0, 1]}}}}")
+        raise SearchError(f'{path} must hold an object like {{"iter_0": {{"order": [2, 0, 1]}}}}')
     return d
 
 
@@ -50,11 +50,18 @@ def iteration_ranking(cfg: SearchConfig, sdir: Path, it: int, trained: list[Cand
         prefs[key] = {"order": order, "source": "synthetic (by final fitness)"}
         atomic_write_json(path, prefs)
     if key not in prefs:
-        lines = [f"# Rank the rollouts of iteration {it}", "",
-                 "Watch each video, then rank the candidates, most preferred first:", "",
-                 f"    rewardlab rank {sdir} --iteration {it} {','.join(map(str, idx))} [--note \"...\"]", ""]
+        lines = [
+            f"# Rank the rollouts of iteration {it}",
+            "",
+            "Watch each video, then rank the candidates, most preferred first:",
+            "",
+            f'    rewardlab rank {sdir} --iteration {it} {",".join(map(str, idx))} [--note "..."]',
+            "",
+        ]
         for c in trained:
-            lines.append(f"- candidate {c.index}: {sdir / c.dir / 'rollout.gif'} (reward: {sdir / c.dir / 'reward.py'})")
+            lines.append(
+                f"- candidate {c.index}: {sdir / c.dir / 'rollout.gif'} (reward: {sdir / c.dir / 'reward.py'})"
+            )
         atomic_write_text(sdir / f"iter_{it}" / "RANK_ME.md", "\n".join(lines) + "\n")
         return None
     order = [int(j) for j in prefs[key].get("order", [])]
@@ -72,11 +79,16 @@ def preference_feedback(sdir: Path, cfg: SearchConfig, it: int) -> dict[str, Any
         return None
     order = [f"cand_{j}" for j in entry["order"]]
     worst = sdir / f"iter_{it}" / order[-1] / "reward.py"
-    return {"ranking": order, "note": entry.get("note"), "worst_code": worst.read_text() if len(order) > 1 and worst.exists() else None}
+    return {
+        "ranking": order,
+        "note": entry.get("note"),
+        "worst_code": worst.read_text() if len(order) > 1 and worst.exists() else None,
+    }
 
 
-def record_ranking(sdir: Path, iteration: int, order_text: str, note: str | None = None,
-                   preferences: str | None = None) -> tuple[Path, list[int]]:
+def record_ranking(
+    sdir: Path, iteration: int, order_text: str, note: str | None = None, preferences: str | None = None
+) -> tuple[Path, list[int]]:
     """Store a person's ranking of one iteration (``"2,0,1"``, most preferred first) for the search to continue
     with; returns the rankings file and the order. Raises :class:`SearchError` for a ranking that does not order
     every trained candidate of the iteration exactly once, writing nothing."""
@@ -90,7 +102,9 @@ def record_ranking(sdir: Path, iteration: int, order_text: str, note: str | None
     try:
         order = [int(x) for x in order_text.split(",") if x.strip()]
     except ValueError:
-        raise SearchError(f"ranking must be candidate numbers separated by commas, like 2,0,1; got {order_text!r}") from None
+        raise SearchError(
+            f"ranking must be candidate numbers separated by commas, like 2,0,1; got {order_text!r}"
+        ) from None
     if sorted(order) != trained:
         raise SearchError(f"rank every trained candidate of iteration {iteration} exactly once: {trained}; got {order}")
     path = Path(preferences) if preferences else sdir / "preferences.json"

@@ -13,16 +13,28 @@ from llm_reward.fewshot import load_library, retrieve
 from llm_reward.search.config import SearchConfig
 
 
-def iteration_messages(task: Task, cfg: SearchConfig, best_code: str | None, best_reflection: dict[str, Any] | None,
-                       preference: dict[str, Any] | None = None) -> list[dict[str, str]]:
+def iteration_messages(
+    task: Task,
+    cfg: SearchConfig,
+    best_code: str | None,
+    best_reflection: dict[str, Any] | None,
+    preference: dict[str, Any] | None = None,
+) -> list[dict[str, str]]:
     """The chat messages of one iteration, checked to leak nothing of the task's fitness."""
     feedback = None
     if best_code is not None and best_reflection is not None:
-        feedback = (prompts.preference_block(preference["ranking"], preference["note"], preference["worst_code"]) + "\n"
-                    if preference else "") + (
-            "Here is the best reward function so far:\n```python\n" + best_code + "```\n"
-            + best_reflection["text"] + "\nStatistics as JSON:\n```json\n"
-            + json.dumps(best_reflection["stats"]) + "\n```\n"
+        feedback = (
+            prompts.preference_block(preference["ranking"], preference["note"], preference["worst_code"]) + "\n"
+            if preference
+            else ""
+        ) + (
+            "Here is the best reward function so far:\n```python\n"
+            + best_code
+            + "```\n"
+            + best_reflection["text"]
+            + "\nStatistics as JSON:\n```json\n"
+            + json.dumps(best_reflection["stats"])
+            + "\n```\n"
             "Write an improved reward function. Keep components that correlate with fitness, fix or drop "
             "the others, and rescale components whose magnitude dominates without helping."
         )

@@ -85,12 +85,14 @@ class ReplayConfig:
 
     search_dir: str = option(positional=True)
     seeds: int = option(3)
-    first_seed: int = option(0, help="seeds first-seed .. first-seed+seeds-1 (the search trained on 0.., "
-                                     "re-trained on 1000..)")
+    first_seed: int = option(
+        0, help="seeds first-seed .. first-seed+seeds-1 (the search trained on 0.., re-trained on 1000..)"
+    )
     steps: int | None = option(None, help="default: the search's budget per run")
     agent: str | None = option(None, help="default: the search's agent")
-    hp: tuple[str, ...] = option((), repeat=True, metavar="KEY=VALUE",
-                                 help="override on top of the search's own overrides (repeatable)")
+    hp: tuple[str, ...] = option(
+        (), repeat=True, metavar="KEY=VALUE", help="override on top of the search's own overrides (repeatable)"
+    )
     experiment: str = option("replay")
     executor: str = option("local", choices=EXECUTORS)
     workers: int | None = option(None)
@@ -122,8 +124,19 @@ def replay_best(cfg: ReplayConfig, log: Log) -> Replay:
     steps = cfg.steps if cfg.steps is not None else searched.get("steps")
     hp = [*searched.get("hp", []), *cfg.hp] if agent == searched.get("agent", "ppo") else list(cfg.hp)
     seeds = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
-    jobs = [RunConfig(task=meta["task"], reward=f"llm:{best.resolve()}", agent=agent, steps=steps, seed=seed, hp=hp,
-                      experiment=cfg.experiment, run_id=f"replay__{sdir.name}__s{seed}") for seed in seeds]
+    jobs = [
+        RunConfig(
+            task=meta["task"],
+            reward=f"llm:{best.resolve()}",
+            agent=agent,
+            steps=steps,
+            seed=seed,
+            hp=hp,
+            experiment=cfg.experiment,
+            run_id=f"replay__{sdir.name}__s{seed}",
+        )
+        for seed in seeds
+    ]
     try:
         prepare(jobs[0])  # bad agent, overrides or budget: one message before anything runs
     except ValueError as e:

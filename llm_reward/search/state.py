@@ -54,9 +54,16 @@ def now() -> str:
 
 def start_invocation(st: SearchState, started: str) -> dict[str, Any]:
     """This run of the search command, appended to ``invocations``; the loop counts its work into it."""
-    inv: dict[str, Any] = {"started": started, "updated": started, "ended": None, "outcome": "running",
-                           "from_iteration": st.next_iteration, "to_iteration": st.next_iteration,
-                           "candidates_validated": 0, "repairs": 0}
+    inv: dict[str, Any] = {
+        "started": started,
+        "updated": started,
+        "ended": None,
+        "outcome": "running",
+        "from_iteration": st.next_iteration,
+        "to_iteration": st.next_iteration,
+        "candidates_validated": 0,
+        "repairs": 0,
+    }
     st.invocations.append(inv)
     return inv
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-_TOTAL_FIELDS = ("calls", "samples", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "latency_s",
-                 "estimated_calls")
+_TOTAL_FIELDS = (
+    "calls",
+    "samples",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost_usd",
+    "latency_s",
+    "estimated_calls",
+)
 _CASSETTE_FIELDS = ("hits", "fixture_hits", "misses", "recorded")
 
 
@@ -27,12 +35,21 @@ def total_usage(invocations: list[dict[str, Any]], budget: dict[str, Any] | None
             by_tag[tag] = _add(by_tag.get(tag), t, _TOTAL_FIELDS)
         if u.get("cassette"):
             dirs = [*(cassette or {}).get("directories", []), u["cassette"].get("directory")]
-            cassette = {"directory": u["cassette"].get("directory"), **_add(cassette, u["cassette"], _CASSETTE_FIELDS),
-                        "directories": list(dict.fromkeys(d for d in dirs if d))}
+            cassette = {
+                "directory": u["cassette"].get("directory"),
+                **_add(cassette, u["cassette"], _CASSETTE_FIELDS),
+                "directories": list(dict.fromkeys(d for d in dirs if d)),
+            }
         for k in http:
             http[k] += int(u.get(k) or 0)
-    out: dict[str, Any] = {"live": live or _add({}, {}, _TOTAL_FIELDS), "replayed": replayed or _add({}, {}, _TOTAL_FIELDS),
-                           "by_tag": by_tag, "budget": budget or {}, **http, "invocations": len(invocations)}
+    out: dict[str, Any] = {
+        "live": live or _add({}, {}, _TOTAL_FIELDS),
+        "replayed": replayed or _add({}, {}, _TOTAL_FIELDS),
+        "by_tag": by_tag,
+        "budget": budget or {},
+        **http,
+        "invocations": len(invocations),
+    }
     if cassette is not None:
         out["cassette"] = cassette
     return out
@@ -43,8 +60,12 @@ def legacy_invocation(usage: dict[str, Any]) -> dict[str, Any]:
     u = {k: usage[k] for k in ("live", "replayed", "by_tag") if k in usage}
     if usage.get("cassette_this_session"):
         u["cassette"] = usage["cassette_this_session"]
-    return {"started": None, "ended": None, "outcome": "unknown (recorded before search.json kept invocations)",
-            "usage": u}
+    return {
+        "started": None,
+        "ended": None,
+        "outcome": "unknown (recorded before search.json kept invocations)",
+        "usage": u,
+    }
 
 
 def _add(a: dict[str, Any] | None, b: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:

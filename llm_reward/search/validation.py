@@ -73,8 +73,9 @@ class Validator:
     log: Log
 
     def check(self, source: str) -> Any:
-        res = sandbox.validate_candidate(source, self.task, self.transitions, limits=self.limits,
-                                         batch_sizes=self.batch_sizes)
+        res = sandbox.validate_candidate(
+            source, self.task, self.transitions, limits=self.limits, batch_sizes=self.batch_sizes
+        )
         return check_component_names(res)
 
     def write_and_validate(self, messages: list[dict[str, str]], text: str, cdir: Path, it: int, j: int) -> Outcome:
@@ -97,8 +98,11 @@ class Validator:
             if repairs >= self.max_repairs:
                 return Outcome(res, repairs, dropped, failed)
             repairs += 1
-            fix = [*messages, {"role": "assistant", "content": text},
-                   {"role": "user", "content": prompts.error_feedback(repair_feedback(res))}]
+            fix = [
+                *messages,
+                {"role": "assistant", "content": text},
+                {"role": "user", "content": prompts.error_feedback(repair_feedback(res))},
+            ]
             try:
                 text = self.backend.generate(fix, 1, tag=f"iter{it}/cand{j}/repair{repairs}")[0].text
             except BudgetExceeded as e:
@@ -123,8 +127,10 @@ class Validator:
         ext = extract_code(reply)
         res = self.check(ext.source)
         if not res.ok:
-            self.log(f"candidate {it}.{j}: the critic's revision is invalid ({one_line(res.label, 40)}); "
-                     "keeping the original")
+            self.log(
+                f"candidate {it}.{j}: the critic's revision is invalid ({one_line(res.label, 40)}); "
+                "keeping the original"
+            )
             return outcome
         dropped = record_dropped(cdir, ext.dropped, f"candidate {it}.{j} (critic's revision)", self.log)
         atomic_write_text(cdir / "reward_before_critic.py", code)
@@ -149,11 +155,16 @@ def record_dropped(cdir: Path, dropped: list[str], who: str, log: Log) -> list[s
     if not out:
         path.unlink(missing_ok=True)
         return out
-    atomic_write_text(path, "Top-level statements left out of reward.py at extraction (line numbers are within "
-                            "their code block):\n" + "\n".join(out) + "\n")
+    atomic_write_text(
+        path,
+        "Top-level statements left out of reward.py at extraction (line numbers are within "
+        "their code block):\n" + "\n".join(out) + "\n",
+    )
     n = len(dropped)
-    log(f"{who}: extraction dropped {n} top-level statement{'s' if n != 1 else ''} "
-        f"({one_line('; '.join(out), 120)}); see {path}")
+    log(
+        f"{who}: extraction dropped {n} top-level statement{'s' if n != 1 else ''} "
+        f"({one_line('; '.join(out), 120)}); see {path}"
+    )
     return out
 
 
@@ -176,8 +187,9 @@ def check_component_names(res: Any) -> Any:
         rule = "a short identifier (letters, digits and _, at most 40 characters, not starting with a digit)"
         if bad:
             which = "; ".join(f"component {i + 1}: {why}" for i, why in bad[:5])
-            what = (f"{len(bad)} of the {len(comps)} component names {'is' if len(bad) == 1 else 'are'} not "
-                    f"{rule}: {which}")
+            what = (
+                f"{len(bad)} of the {len(comps)} component names {'is' if len(bad) == 1 else 'are'} not {rule}: {which}"
+            )
         else:
             what = f"a key of the returned statistics is not {rule}"
         changes.update(ok=False, label="bad_component_name", message=f"{what}. Name components like 'goal_bonus'.")
@@ -188,5 +200,8 @@ def check_component_names(res: Any) -> Any:
 def validation_record(res: Any, dropped: list[str]) -> dict[str, Any]:
     """``validation.json``: the result with every string cleaned (tracebacks keep their last 2000 characters)."""
     d = asdict(res) if is_dataclass(res) and not isinstance(res, type) else dict(res)
-    return clean_data({**json.loads(json.dumps(d, default=str)), "dropped": dropped}, MESSAGE_LIMIT,
-                      limits={"traceback_trimmed": TRACEBACK_LIMIT, "traceback": TRACEBACK_LIMIT})
+    return clean_data(
+        {**json.loads(json.dumps(d, default=str)), "dropped": dropped},
+        MESSAGE_LIMIT,
+        limits={"traceback_trimmed": TRACEBACK_LIMIT, "traceback": TRACEBACK_LIMIT},
+    )

@@ -17,8 +17,24 @@ from rewardlab.cli.commands import CLIError, Command, err_console
 PLUGINS: tuple[str, ...] = ("llm_reward.cli:commands",)
 
 #: The order ``rewardlab --help`` lists commands in; a command not named here follows, in the order it was found.
-HELP_ORDER = ("tasks", "rewards", "agents", "run", "demo", "suites", "compare", "report", "distance", "search",
-              "rank", "video", "replay", "random", "bench", "show")
+HELP_ORDER = (
+    "tasks",
+    "rewards",
+    "agents",
+    "run",
+    "demo",
+    "suites",
+    "compare",
+    "report",
+    "distance",
+    "search",
+    "rank",
+    "video",
+    "replay",
+    "random",
+    "bench",
+    "show",
+)
 
 
 def commands() -> list[Command]:
@@ -51,7 +67,16 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from rewardlab.rewards.base import RewardError
     from rewardlab.rewards.registry import RewardSpecError
 
-    return (CLIError, UnknownTaskError, RewardSpecError, RewardError, RunExistsError, RunStoreError, GridSpecError, ValueError)
+    return (
+        CLIError,
+        UnknownTaskError,
+        RewardSpecError,
+        RewardError,
+        RunExistsError,
+        RunStoreError,
+        GridSpecError,
+        ValueError,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,8 +25,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_envs(args)
     if args.kind == "sandbox":  # llm_reward is reached by name: rewardlab does not import it
         cost = importlib.import_module("llm_reward.sandbox.bench").sandbox_cost(
-            args.tasks if args.tasks != b_default_tasks else "MountainCar-v0", n_envs=args.n_envs,
-            seconds=args.seconds, repeats=args.repeats, train_steps=args.steps,
+            args.tasks if args.tasks != b_default_tasks else "MountainCar-v0",
+            n_envs=args.n_envs,
+            seconds=args.seconds,
+            repeats=args.repeats,
+            train_steps=args.steps,
         )
         rows.append(cost)
         console.print(
@@ -93,7 +96,11 @@ def _bench_train(args: argparse.Namespace) -> int:
         vec[name.strip()] = v.strip()
 
     def progress(t: dict[str, Any]) -> None:
-        reach = "not reached" if t["time_to_target_s"] is None else f"{t['time_to_target_s']:.2f} s ({t['reached_step']} steps)"
+        reach = (
+            "not reached"
+            if t["time_to_target_s"] is None
+            else f"{t['time_to_target_s']:.2f} s ({t['reached_step']} steps)"
+        )
         err_console.print(
             f"{t['agent']} seed {t['seed']}: target {t['target']:g} {reach}; {t['train_steps_per_s']:,.0f} train steps/s; "
             f"final fitness {t['final_fitness']:.4g}"
@@ -104,7 +111,9 @@ def _bench_train(args: argparse.Namespace) -> int:
         eval_every=args.eval_every, eval_episodes=args.eval_episodes, vec=vec, device=args.device,
         stop_at_target=not args.full_budget, progress=progress,
     )  # fmt: skip
-    table = Table(title=f"bench train: {task} reward={args.reward} ({res['hardware']['cpu']}, {res['hardware']['device']})")
+    table = Table(
+        title=f"bench train: {task} reward={args.reward} ({res['hardware']['cpu']}, {res['hardware']['device']})"
+    )
     for c in ("agent", "reached", "median time to target (s)", "median train steps/s", "median final fitness"):
         table.add_column(c)
     for name, a in res["agents"].items():
@@ -125,14 +134,24 @@ def _bench_train(args: argparse.Namespace) -> int:
 def _bench_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument("kind", nargs="?", default="wrapper", choices=["wrapper", "pool", "sandbox", "train", "envs"])
     b.add_argument("--agents", default="ppo,ppo-native", help="train: comma-separated agents, compared side by side")
-    b.add_argument("--agent-vec", action="append", metavar="AGENT=VEC", help="train: vector env per agent (gym, batched, torch)")
+    b.add_argument(
+        "--agent-vec", action="append", metavar="AGENT=VEC", help="train: vector env per agent (gym, batched, torch)"
+    )
     b.add_argument("--seeds", type=int, default=5, help="train: seeds per agent")
-    b.add_argument("--target", type=float, default=None, help="train: fitness target (default: the task's success threshold)")
-    b.add_argument("--budget", type=int, default=None, help="train: env steps per seed at most (default: each preset's)")
-    b.add_argument("--eval-every", type=int, default=None, help="train: env steps between evaluations (default budget/50)")
+    b.add_argument(
+        "--target", type=float, default=None, help="train: fitness target (default: the task's success threshold)"
+    )
+    b.add_argument(
+        "--budget", type=int, default=None, help="train: env steps per seed at most (default: each preset's)"
+    )
+    b.add_argument(
+        "--eval-every", type=int, default=None, help="train: env steps between evaluations (default budget/50)"
+    )
     b.add_argument("--eval-episodes", type=int, default=10, help="train: deterministic episodes per evaluation")
     b.add_argument("--device", default="cpu", help="train: torch device for the agents")
-    b.add_argument("--full-budget", action="store_true", help="train: do not stop at the target (equal-steps comparison)")
+    b.add_argument(
+        "--full-budget", action="store_true", help="train: do not stop at the target (equal-steps comparison)"
+    )
     b.add_argument("--runs", type=int, default=4, help="pool: independent runs")
     b.add_argument("--steps", type=int, default=20_000, help="pool: steps per run; sandbox: training steps per mode")
     b.add_argument("--workers", type=int, default=2, help="pool: worker processes")
@@ -145,5 +164,7 @@ def _bench_arguments(b: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = (
-    Command("bench", "benchmarks: reward-wrapper overhead, local-pool speed-up, sandbox cost", _bench_arguments, cmd_bench),
+    Command(
+        "bench", "benchmarks: reward-wrapper overhead, local-pool speed-up, sandbox cost", _bench_arguments, cmd_bench
+    ),
 )

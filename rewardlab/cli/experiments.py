@@ -47,8 +47,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     path = _suite_path(args.spec)
     res = compare(
-        path, executor=args.executor, workers=args.workers, address=args.address, runs_dir=args.runs_dir,
-        retry=args.retry, fresh=args.fresh, progress=not args.no_progress, dry_run=args.dry_run,
+        path,
+        executor=args.executor,
+        workers=args.workers,
+        address=args.address,
+        runs_dir=args.runs_dir,
+        retry=args.retry,
+        fresh=args.fresh,
+        progress=not args.no_progress,
+        dry_run=args.dry_run,
     )
     if args.dry_run:
         console.print(f"{res.spec.name}: {res.planned} runs planned, {res.already_done} already done")
@@ -78,14 +85,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _print_groups(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    table = Table(title="final fitness per (task, reward, agent): mean and IQM over seeds, 95% stratified bootstrap CIs")
-    for col in ("task", "reward", "agent", "seeds", "fitness mean", "fitness IQM", "success", "AUC", "steps to threshold"):
+    table = Table(
+        title="final fitness per (task, reward, agent): mean and IQM over seeds, 95% stratified bootstrap CIs"
+    )
+    for col in (
+        "task",
+        "reward",
+        "agent",
+        "seeds",
+        "fitness mean",
+        "fitness IQM",
+        "success",
+        "AUC",
+        "steps to threshold",
+    ):
         table.add_column(col)
     for r in rows:
         reached = r.get("steps_to_threshold_n_reached", 0)
         med = r.get("steps_to_threshold_median")
         table.add_row(
-            str(r["task"]), str(r["reward"]), str(r["agent"]), str(r["n_seeds"]),
+            str(r["task"]),
+            str(r["reward"]),
+            str(r["agent"]),
+            str(r["n_seeds"]),
             _fmt_ci(r.get("final_fitness_mean"), r.get("final_fitness_mean_ci")),
             _fmt_ci(r.get("final_fitness_iqm"), r.get("final_fitness_iqm_ci")),
             _fmt_ci(r.get("success_rate_mean"), r.get("success_rate_mean_ci")),
@@ -125,7 +147,9 @@ def cmd_distance(args: argparse.Namespace) -> int:
     val = res["distance"]
     lo, hi = res.get("ci_low"), res.get("ci_high")
     ci_s = f" ({res.get('ci_level', 0.95):.0%} CI [{lo:.3g}, {hi:.3g}])" if lo is not None and hi is not None else ""
-    console.print(f"{args.method.upper()} distance between {args.reward_a!r} and {args.reward_b!r} on {args.task}: {val:.4g}{ci_s}")
+    console.print(
+        f"{args.method.upper()} distance between {args.reward_a!r} and {args.reward_b!r} on {args.task}: {val:.4g}{ci_s}"
+    )
     if args.json:
         console.print_json(json.dumps(res, default=str))
     return 0

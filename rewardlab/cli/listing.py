@@ -81,7 +81,13 @@ def cmd_agents(args: argparse.Namespace) -> int:
                 spec = resolve_agent(name, task, [], action_space=env.action_space)
                 table.add_row(name, d.get("backend", "-"), d.get("actions", "-"), spec.source, str(spec.n_envs))
             except ValueError as e:
-                table.add_row(name, d.get("backend", "-"), d.get("actions", "-"), f"[dim]not for this task: {escape(str(e))}[/dim]", "-")
+                table.add_row(
+                    name,
+                    d.get("backend", "-"),
+                    d.get("actions", "-"),
+                    f"[dim]not for this task: {escape(str(e))}[/dim]",
+                    "-",
+                )
         else:
             table.add_row(name, d.get("backend", "-"), d.get("actions", "-"), d.get("policy", "-"), "-")
     if env is not None:

@@ -70,8 +70,9 @@ def option(
 def option_fields(cls: type) -> dict[str, tuple[dataclasses.Field[Any], Option, type]]:
     """The command-line fields of a config dataclass: name -> (field, its option, the value's base type)."""
     hints = get_type_hints(cls)
-    return {f.name: (f, f.metadata[_KEY], _base_type(hints[f.name]))
-            for f in dataclasses.fields(cls) if _KEY in f.metadata}
+    return {
+        f.name: (f, f.metadata[_KEY], _base_type(hints[f.name])) for f in dataclasses.fields(cls) if _KEY in f.metadata
+    }
 
 
 def add_options(parser: argparse.ArgumentParser, cls: type, order: Sequence[str] | None = None) -> None:
@@ -135,7 +136,9 @@ def _argument(name: str, field: dataclasses.Field[Any], opt: Option, base: type)
 
 def _base_type(hint: Any) -> type:
     """``int | None`` -> int, ``tuple[str, ...]`` -> tuple, ``str`` -> str."""
-    args = [a for a in get_args(hint) if a is not type(None)] if get_origin(hint) in (Union, types.UnionType) else [hint]
+    args = (
+        [a for a in get_args(hint) if a is not type(None)] if get_origin(hint) in (Union, types.UnionType) else [hint]
+    )
     if len(args) != 1:
         raise TypeError(f"a command-line option holds one type, not {hint}")
     return get_origin(args[0]) or args[0]

@@ -68,7 +68,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     for r in rewards:
         for seed in seeds:
-            cfg = RunConfig(task=args.task, reward=r, agent="ppo", steps=args.steps, seed=seed, experiment=args.experiment)
+            cfg = RunConfig(
+                task=args.task, reward=r, agent="ppo", steps=args.steps, seed=seed, experiment=args.experiment
+            )
             path = runs_root(args.runs_dir) / cfg.experiment / cfg.default_run_id()
             st = RunDir(path).status()
             if st is not None and st["state"] == "done":
@@ -104,7 +106,16 @@ def _print_table(results: dict[str, list[dict[str, Any]]], task: str) -> None:
     from rewardlab.analysis.stats import mean_ci
 
     table = Table(title=f"{task}: final fitness by reward (deterministic eval, separate seeds)")
-    for col in ("reward", "seeds", "fitness mean", "95% CI", "success rate", "steps to 90% success*", "budget", "steps/s"):
+    for col in (
+        "reward",
+        "seeds",
+        "fitness mean",
+        "95% CI",
+        "success rate",
+        "steps to 90% success*",
+        "budget",
+        "steps/s",
+    ):
         table.add_column(col)
     for r, sums in results.items():
         fits = np.array([s["fitness_mean"] for s in sums])
@@ -174,7 +185,9 @@ def cmd_video(args: argparse.Namespace) -> int:
         res = record_rollout(args.run_dir, out, seed=args.seed)
     except VideoError as e:
         raise CLIError(str(e)) from None
-    console.print(f"wrote {res['path']}: {res['frames']} frames of a {res['steps']}-step episode, fitness {num(res['fitness'])}")
+    console.print(
+        f"wrote {res['path']}: {res['frames']} frames of a {res['steps']}-step episode, fitness {num(res['fitness'])}"
+    )
     return 0
 
 
@@ -183,7 +196,9 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--reward", default="env", help="reward spec (see `rewardlab rewards TASK`)")
     run.add_argument("--agent", default="ppo", help="a registered agent (`rewardlab agents`): ppo, sac, ppo-native ...")
     run.add_argument(
-        "--vec", default="gym", choices=["gym", "batched", "torch"],
+        "--vec",
+        default="gym",
+        choices=["gym", "batched", "torch"],
         help="vector env: gym (SyncVectorEnv), batched (the lab's numpy batched env) or torch (on --device)",
     )
     run.add_argument("--steps", type=int, default=None, help="env steps (default: the task's budget for the agent)")

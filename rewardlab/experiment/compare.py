@@ -51,9 +51,16 @@ def compare(
         from rewardlab.experiment.store import runs_root
 
         exp_dir = runs_root(runs_dir) / gs.name
-        states = [run_state(c, rd) for c in plan.runs] if (exp_dir / "experiment.json").exists() else ["todo"] * len(plan.runs)
+        states = (
+            [run_state(c, rd) for c in plan.runs]
+            if (exp_dir / "experiment.json").exists()
+            else ["todo"] * len(plan.runs)
+        )
         res = CompareResult(exp_dir, gs, len(plan.runs), states.count("done"), skipped_incompatible=plan.skipped)
-        res.left = {s: [c.run_id or "" for c, st in zip(plan.runs, states, strict=True) if st == s] for s in ("todo", "failed", "interrupted", "busy")}
+        res.left = {
+            s: [c.run_id or "" for c, st in zip(plan.runs, states, strict=True) if st == s]
+            for s in ("todo", "failed", "interrupted", "busy")
+        }
         return res
     exp_dir = bind_experiment(gs, runs_dir, fresh=fresh)
     todo = []
@@ -68,7 +75,11 @@ def compare(
         else:
             left[st].append(c.run_id or c.default_run_id())
     ex = make_executor(executor, workers, address)
-    display = _Display(len(plan.runs), done_before, ex.workers if hasattr(ex, "workers") else None, gs.name) if progress else None
+    display = (
+        _Display(len(plan.runs), done_before, ex.workers if hasattr(ex, "workers") else None, gs.name)
+        if progress
+        else None
+    )
     t0 = time.time()
     try:
         if display:
@@ -119,6 +130,8 @@ class _Display:
             self.running -= 1
             if result is not None and result.status != "done":
                 self.failed += 1
-                self.progress.console.print(f"[red]{run_id}: {result.status}[/red] {(result.error or '').splitlines()[0] if result.error else ''}")
+                self.progress.console.print(
+                    f"[red]{run_id}: {result.status}[/red] {(result.error or '').splitlines()[0] if result.error else ''}"
+                )
             self.progress.advance(self.tid)
         self.progress.update(self.tid, running=self.running, failed=self.failed)

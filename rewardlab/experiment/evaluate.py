@@ -44,7 +44,9 @@ def evaluate(
     acc = venv.accountant
     obs, _ = venv.reset(seed=[eval_seed(seed) + i for i in range(k)])
     got = np.zeros(k, dtype=int)
-    out: dict[str, list[np.ndarray]] = {k_: [] for k_ in ("fitness", "success", "env_return", "shaped_return", "length")}
+    out: dict[str, list[np.ndarray]] = {
+        k_: [] for k_ in ("fitness", "success", "env_return", "shaped_return", "length")
+    }
     limit = (task.max_episode_steps or 10_000) * (int(quota.max()) + 1) + 10
     for _ in range(limit):
         obs, _, _, _, _ = venv.step(agent.act(obs, deterministic=deterministic))

@@ -43,7 +43,9 @@ def run_job(cfg: dict[str, Any], runs_dir: str | None) -> JobResult:
     except KeyboardInterrupt:
         return JobResult(rid, "interrupted", {}, "interrupted", time.time() - t0)
     except Exception as e:
-        return JobResult(rid, "failed", {}, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}", time.time() - t0)
+        return JobResult(
+            rid, "failed", {}, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}", time.time() - t0
+        )
 
 
 def _worker_init() -> None:

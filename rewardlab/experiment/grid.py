@@ -40,8 +40,17 @@ from rewardlab.experiment.runner import RunConfig
 from rewardlab.experiment.store import RunDir, pid_alive, read_json, runs_root
 
 TOP_KEYS = {
-    "name", "description", "tasks", "rewards", "agents", "seeds", "steps", "steps_per_task",
-    "skip_incompatible", "eval", "hp",
+    "name",
+    "description",
+    "tasks",
+    "rewards",
+    "agents",
+    "seeds",
+    "steps",
+    "steps_per_task",
+    "skip_incompatible",
+    "eval",
+    "hp",
 }
 EVAL_KEYS = {"every", "episodes", "final_episodes"}
 
@@ -166,7 +175,11 @@ def parse_spec(raw: Any, where: str = "spec") -> GridSpec:
         if seeds_raw <= 0:
             raise _type_error("seeds", "a positive number of seeds", seeds_raw)
         seeds = list(range(seeds_raw))
-    elif isinstance(seeds_raw, list) and seeds_raw and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds_raw):
+    elif (
+        isinstance(seeds_raw, list)
+        and seeds_raw
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds_raw)
+    ):
         seeds = list(seeds_raw)
         if len(set(seeds)) != len(seeds):
             raise GridSpecError(f"field 'seeds': duplicate seeds {seeds}")
@@ -207,9 +220,19 @@ def parse_spec(raw: Any, where: str = "spec") -> GridSpec:
         raise _type_error("skip_incompatible", "true or false", skip)
     desc = raw.get("description", "")
     return GridSpec(
-        name=name, tasks=tasks, rewards=rewards, agents=agents, seeds=seeds, steps=steps, steps_per_task=spt,
-        skip_incompatible=skip, eval_every=ev.get("every", 0), eval_episodes=ev.get("episodes", 5),
-        final_episodes=ev.get("final_episodes", 10), hp=hp, description=str(desc),
+        name=name,
+        tasks=tasks,
+        rewards=rewards,
+        agents=agents,
+        seeds=seeds,
+        steps=steps,
+        steps_per_task=spt,
+        skip_incompatible=skip,
+        eval_every=ev.get("every", 0),
+        eval_episodes=ev.get("episodes", 5),
+        final_episodes=ev.get("final_episodes", 10),
+        hp=hp,
+        description=str(desc),
     )
 
 
@@ -300,8 +323,13 @@ def bind_experiment(spec: GridSpec, runs_dir: str | Path | None, fresh: bool = F
 
         atomic_write_json(
             meta,
-            {"spec_hash": spec.hash, "spec": spec.canonical(), "description": spec.description,
-             "source": spec.source, "created": time.time()},
+            {
+                "spec_hash": spec.hash,
+                "spec": spec.canonical(),
+                "description": spec.description,
+                "source": spec.source,
+                "created": time.time(),
+            },
         )
     return exp_dir
 

@@ -225,7 +225,9 @@ def _train(
         agent = backend.build(spec, obs_space, act_space, cfg.seed, device)
     writer = SummaryWriter(str(run_dir.tb_dir))
     if not resume:
-        writer.add_text("config", "```\n" + json.dumps(resolved_config(cfg, spec, steps, source), indent=2, default=str) + "\n```")
+        writer.add_text(
+            "config", "```\n" + json.dumps(resolved_config(cfg, spec, steps, source), indent=2, default=str) + "\n```"
+        )
 
     saved_at = [done_steps if resume else -1]
 
@@ -263,7 +265,10 @@ def _train(
     log_every = max(steps // 100, spec.n_envs)
     metrics = MetricsCallback(run_dir, accountant, log_every, writer, wall_before, bar)
     metrics.start(done_steps)
-    callbacks: list[Any] = [metrics, PeriodicCallback(cfg.checkpoint_every or max(steps // 10, 1), save_checkpoint, done_steps)]
+    callbacks: list[Any] = [
+        metrics,
+        PeriodicCallback(cfg.checkpoint_every or max(steps // 10, 1), save_checkpoint, done_steps),
+    ]
     if cfg.eval_every >= 0:
         callbacks.append(PeriodicCallback(cfg.eval_every or max(steps // 5, 1), periodic_eval, done_steps))
     hooks = TrainHooks(source, callbacks, seed=cfg.seed, state_view=task.transition_view, log_dir=run_dir.tb_dir)

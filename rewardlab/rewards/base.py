@@ -295,8 +295,7 @@ def check_terms(terms: RewardTerms, n: int, source: str) -> RewardTerms:
     total = terms.total
     if tuple(total.shape) != (n,):
         raise RewardError(
-            f"reward {source!r} returned a total of shape {tuple(total.shape)}; expected ({n},) "
-            "-- one value per env"
+            f"reward {source!r} returned a total of shape {tuple(total.shape)}; expected ({n},) -- one value per env"
         )
     finite = bool(total.isfinite().all()) if is_torch(total) else bool(np.isfinite(total).all())
     if not finite:
@@ -388,9 +387,7 @@ def _broadcast(v: Any, n: int, source: str, key: str) -> Array:
         if v.dim() == 0:
             return v.expand(n).float()
         if tuple(v.shape) != (n,):
-            raise RewardError(
-                f"reward {source!r} component {key!r} has shape {tuple(v.shape)}; expected ({n},)"
-            )
+            raise RewardError(f"reward {source!r} component {key!r} has shape {tuple(v.shape)}; expected ({n},)")
         return v.float() if not v.is_floating_point() else v
     a = np.asarray(v)
     if a.dtype == object:

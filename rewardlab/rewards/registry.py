@@ -293,6 +293,9 @@ def _sandboxed_file(path: str, task: Task) -> RewardSource:
     """An LLM-format reward file given as a plain file spec: run it as ``llm:FILE`` (sandboxed), saying so once."""
     if path not in _ANNOUNCED:
         _ANNOUNCED.add(path)
-        print(f"reward file {path} defines compute_reward(s) in the LLM reward format: running it sandboxed, "
-              f"as --reward llm:{path}", file=sys.stderr)
+        print(
+            f"reward file {path} defines compute_reward(s) in the LLM reward format: running it sandboxed, "
+            f"as --reward llm:{path}",
+            file=sys.stderr,
+        )
     return _prefixed("llm", path, task)
