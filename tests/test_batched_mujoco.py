@@ -17,6 +17,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import gymnasium as gym
@@ -259,3 +262,25 @@ def test_data_simulator_matches_the_batch_simulator():
         np.testing.assert_array_equal(o1, o2)
         np.testing.assert_array_equal(r1, r2)
         np.testing.assert_array_equal(te1, te2)
+
+
+def _vm_kib() -> int:
+    for line in open(f"/proc/{os.getpid()}/status"):
+        if line.startswith("VmSize:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmSize")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_large_ant_batch_keeps_memory_per_thread_and_the_process_can_fork():
+    """Thousands of Ant copies (the DataSim path) hold one MjData per thread, not one per copy: 3000 MjData
+    arenas made one 44 GB mapping, and every fork of the process (a subprocess, a sandbox worker) then failed
+    with ENOMEM on this 24 GB machine."""
+    before = _vm_kib()
+    env = make_batched("Ant-v5", 3000)
+    env.reset(seed=0)
+    env.step(np.zeros((3000, 8)))
+    grown_gib = (_vm_kib() - before) / 2**20
+    assert grown_gib < 2, f"the batch took {grown_gib:.1f} GiB of address space"
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    env.close()

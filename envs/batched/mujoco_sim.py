@@ -8,8 +8,8 @@ Two simulators with one interface (:class:`Simulator`):
   gymnasium's one ``MjData`` per env. (``mujoco.rollout.Rollout`` is not: its state rows are
   ``mjSTATE_FULLPHYSICS``, without the warmstart, so every call would restart the constraint
   solver cold and the trajectories would drift from gymnasium's after the first contact.)
-- :class:`DataSim`: one ``MjData`` per copy, stepped by ``mujoco.mj_step`` (which releases the
-  GIL) on a pool of Python threads. For models that need ``mj_rnePostConstraint`` after the step,
+- :class:`DataSim`: a ``mjSTATE_INTEGRATION`` row per copy, stepped by ``mujoco.mj_step`` (which
+  releases the GIL) through one ``MjData`` per thread of a pool of Python threads. For models that need ``mj_rnePostConstraint`` after the step,
   as gymnasium's Ant does for its contact forces (``cfrc_ext``; a batch cannot run it, and with
   RK4 no sensor reproduces it), and as the fallback on MuJoCo < 4.0.
 
@@ -116,14 +116,20 @@ class BatchSim:
 
 
 class DataSim:
-    """:class:`Simulator` on one ``MjData`` per copy and a pool of Python threads.
+    """:class:`Simulator` on one ``MjData`` per thread and a ``mjSTATE_INTEGRATION`` row per copy.
 
-    ``mujoco.mj_step`` releases the GIL; the threads hold it only to copy each copy's
-    ``ctrl`` in and its state and fields out (a few microseconds against a step's hundreds).
+    Each thread steps its share of the copies through its own ``MjData``: load the copy's state row
+    (which carries ``qacc_warmstart``, so the solver starts where gymnasium's own ``MjData`` would),
+    set ``ctrl``, ``mujoco.mj_step`` (which releases the GIL), and read the row and the derived fields
+    back. Memory is O(threads), not O(copies): an ``MjData`` holds its model's arena (~15 MB for the
+    Ant), and thousands of them made one mapping larger than RAM, which then refused every ``fork``
+    of the process (subprocesses, sandbox workers, async vector envs).
 
     :param post_constraint: run ``mj_rnePostConstraint`` after every step, as gymnasium does
         (needed for ``cfrc_ext``, ``cacc``, ``cfrc_int``).
     """
+
+    SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 
     def __init__(
         self,
@@ -134,53 +140,57 @@ class DataSim:
         post_constraint: bool = False,
     ) -> None:
         self._m = model
-        self._data = [mujoco.MjData(model) for _ in range(num_envs)]
         self._post = post_constraint
+        k = max(1, min(num_threads, num_envs))
+        self._data = [mujoco.MjData(model) for _ in range(k)]
+        d0 = self._data[0]
+        row0 = np.zeros(mujoco.mj_stateSize(model, self.SPEC))
+        mujoco.mj_getState(model, d0, row0, self.SPEC)
+        self._state = np.tile(row0, (num_envs, 1))
         self.qpos = np.zeros((num_envs, model.nq))
         self.qvel = np.zeros((num_envs, model.nv))
-        d0 = self._data[0]
         self._fields = {name: np.zeros((num_envs, *np.shape(getattr(d0, name)))) for name in fields}
-        k = max(1, min(num_threads, num_envs))
         bounds = np.linspace(0, num_envs, k + 1).astype(int)
-        self._chunks = [range(lo, hi) for lo, hi in pairwise(bounds) if hi > lo]
+        self._chunks = [(j, range(lo, hi)) for j, (lo, hi) in enumerate(pairwise(bounds)) if hi > lo]
         self._pool = ThreadPoolExecutor(k) if k > 1 else None
 
     def field(self, name: str) -> np.ndarray:
         return self._fields[name]
 
-    def _copy_out(self, i: int) -> None:
-        d = self._data[i]
+    def _copy_out(self, d: Any, i: int) -> None:
+        mujoco.mj_getState(self._m, d, self._state[i], self.SPEC)
         self.qpos[i] = d.qpos
         self.qvel[i] = d.qvel
         for name, arr in self._fields.items():
             arr[i] = getattr(d, name)
 
-    def _step_rows(self, rows: range, ctrl: np.ndarray, nstep: int) -> None:
+    def _step_rows(self, chunk: tuple[int, range], ctrl: np.ndarray, nstep: int) -> None:
         m, post = self._m, self._post
-        for i in rows:
-            d = self._data[i]
+        d = self._data[chunk[0]]
+        for i in chunk[1]:
+            mujoco.mj_setState(m, d, self._state[i], self.SPEC)
             d.ctrl[:] = ctrl[i]
             mujoco.mj_step(m, d, nstep)
             if post:
                 mujoco.mj_rnePostConstraint(m, d)
-            self._copy_out(i)
+            self._copy_out(d, i)
 
     def step(self, ctrl: np.ndarray, nstep: int) -> None:
         if self._pool is None:
             self._step_rows(self._chunks[0], ctrl, nstep)
             return
         # list() re-raises a worker's exception here
-        list(self._pool.map(lambda rows: self._step_rows(rows, ctrl, nstep), self._chunks))
+        list(self._pool.map(lambda chunk: self._step_rows(chunk, ctrl, nstep), self._chunks))
 
     def load(self, ids: np.ndarray | None, qpos: np.ndarray, qvel: np.ndarray) -> None:
-        rows = range(len(self._data)) if ids is None else ids
+        rows = range(len(self._state)) if ids is None else ids
+        d = self._data[0]
         for j, i in enumerate(rows):
-            d = self._data[i]
             mujoco.mj_resetData(self._m, d)
             d.qpos[:] = qpos[j]
             d.qvel[:] = qvel[j]
             mujoco.mj_forward(self._m, d)
-            self._copy_out(int(i))
+            self._copy_out(d, int(i))
 
     def close(self) -> None:
         if self._pool is not None:
