@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.mujoco_tasks import (
+    ANT_FIELDS_UNITS,
     HALF_CHEETAH_SCHEMA,
     HALF_CHEETAH_UNITS,
     HOPPER_SCHEMA,
@@ -183,9 +184,7 @@ def make_circle_env(**kw: Any) -> gym.Env:
 ANT_CIRCLE_SCHEMA = ant_schema(with_xy=True)
 ANT_CIRCLE_UNITS = schema_units(
     ANT_CIRCLE_SCHEMA,
-    upright="1",
-    heading="rad",
-    healthy="bool",
+    **ANT_FIELDS_UNITS,
     radius="m",
     polar_angle="rad",
     tangential_velocity="m/s",

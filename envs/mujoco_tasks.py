@@ -369,24 +369,19 @@ def _walking_potential(s: Any) -> Any:
     return np.where(s.healthy, 1.0 + 0.5 * np.maximum(s.x_velocity, 0.0), 0.0)
 
 
-def _hopper_hand(s: Any) -> dict[str, Any]:
-    """Forward speed, staying healthy, upright torso, small torque cost."""
-    return {
-        "forward": s.x_velocity,
-        "healthy": s.healthy.astype(np.float64),
-        "posture": -0.5 * s.torso_angle**2,
-        "ctrl_cost": -1e-3 * effort(s),
-    }
+def _walker_hand(posture_weight: float) -> Callable[[Any], dict[str, Any]]:
+    """Forward speed, staying healthy, upright torso (``-posture_weight * torso_angle^2``), small
+    torque cost: the Hopper's and the Walker2d's hand reward."""
 
+    def components(s: Any) -> dict[str, Any]:
+        return {
+            "forward": s.x_velocity,
+            "healthy": s.healthy.astype(np.float64),
+            "posture": -posture_weight * s.torso_angle**2,
+            "ctrl_cost": -1e-3 * effort(s),
+        }
 
-def _walker_hand(s: Any) -> dict[str, Any]:
-    """Forward speed, staying healthy, upright torso, small torque cost."""
-    return {
-        "forward": s.x_velocity,
-        "healthy": s.healthy.astype(np.float64),
-        "posture": -0.1 * s.torso_angle**2,
-        "ctrl_cost": -1e-3 * effort(s),
-    }
+    return components
 
 
 def _cheetah_hand(s: Any) -> dict[str, Any]:
@@ -398,7 +393,13 @@ def _cheetah_hand(s: Any) -> dict[str, Any]:
     }
 
 
-_MILESTONE_DOC = "1 for each whole metre of forward progress (-1 for each metre lost)"
+# the locomotion tasks' sparse reward, and the potential of those that can fall
+_MILESTONES = HandReward(
+    "1 for each whole metre of forward progress (-1 for each metre lost)", components=metre_milestones
+)
+_WALKING_POTENTIAL = HandReward(
+    "sparse shaped with phi = healthy * (1 + forward speed / 2)", potential=_walking_potential
+)
 
 HOPPER = Task(
     id="Hopper-v5",
@@ -415,11 +416,11 @@ HOPPER = Task(
     units=HOPPER_UNITS,
     fitness=Fitness(forward_distance, "last", 10.0, "m", "forward distance travelled by the torso (x at the end)"),
     rewards={
-        "sparse": HandReward(_MILESTONE_DOC, components=metre_milestones),
-        "hand": HandReward("forward speed + healthy bonus + posture + torque cost", components=_hopper_hand),
-        "potential": HandReward(
-            "sparse shaped with phi = healthy * (1 + forward speed / 2)", potential=_walking_potential
+        "sparse": _MILESTONES,
+        "hand": HandReward(
+            "forward speed + healthy bonus + posture + torque cost", components=_walker_hand(posture_weight=0.5)
         ),
+        "potential": _WALKING_POTENTIAL,
     },
     info_keys=("x_position",),
     budgets={"default": 1_000_000, "ppo": 1_000_000, "sac": 1_000_000},
@@ -441,7 +442,7 @@ HALF_CHEETAH = Task(
     units=HALF_CHEETAH_UNITS,
     fitness=Fitness(forward_distance, "last", 150.0, "m", "forward distance travelled by the torso (x at the end)"),
     rewards={
-        "sparse": HandReward(_MILESTONE_DOC, components=metre_milestones),
+        "sparse": _MILESTONES,
         "hand": HandReward("forward speed + uprightness + torque cost", components=_cheetah_hand),
         "potential": HandReward(
             "sparse shaped with phi = forward speed / 2 (faster states are worth more)",
@@ -468,11 +469,11 @@ WALKER2D = Task(
     units=WALKER_UNITS,
     fitness=Fitness(forward_distance, "last", 15.0, "m", "forward distance travelled by the torso (x at the end)"),
     rewards={
-        "sparse": HandReward(_MILESTONE_DOC, components=metre_milestones),
-        "hand": HandReward("forward speed + healthy bonus + posture + torque cost", components=_walker_hand),
-        "potential": HandReward(
-            "sparse shaped with phi = healthy * (1 + forward speed / 2)", potential=_walking_potential
+        "sparse": _MILESTONES,
+        "hand": HandReward(
+            "forward speed + healthy bonus + posture + torque cost", components=_walker_hand(posture_weight=0.1)
         ),
+        "potential": _WALKING_POTENTIAL,
     },
     info_keys=("x_position",),
     budgets={"default": 1_000_000, "ppo": 1_000_000, "sac": 1_000_000},
@@ -539,14 +540,9 @@ def ant_schema(with_xy: bool = False) -> tuple[ObsField, ...]:
 
 
 ANT_SCHEMA = ant_schema()
-ANT_UNITS = schema_units(
-    ANT_SCHEMA,
-    x_position="m",
-    y_position="m",
-    upright="1",
-    heading="rad",
-    healthy="bool",
-)
+ANT_FIELDS_UNITS = {"upright": "1", "heading": "rad", "healthy": "bool"}
+"""Units of the fields :func:`ant_fields` derives."""
+ANT_UNITS = schema_units(ANT_SCHEMA, x_position="m", y_position="m", **ANT_FIELDS_UNITS)
 
 
 def ant_fields(schema: Sequence[ObsField], obs: Any) -> dict[str, Any]:
@@ -596,11 +592,9 @@ ANT = Task(
         forward_distance, "last", 50.0, "m", "forward distance travelled along +x by the torso (x at the end)"
     ),
     rewards={
-        "sparse": HandReward(_MILESTONE_DOC, components=metre_milestones),
+        "sparse": _MILESTONES,
         "hand": HandReward("forward speed + healthy + upright + torque and contact costs", components=_ant_hand),
-        "potential": HandReward(
-            "sparse shaped with phi = healthy * (1 + forward speed / 2)", potential=_walking_potential
-        ),
+        "potential": _WALKING_POTENTIAL,
     },
     info_keys=("x_position", "y_position"),
     budgets={"default": 1_000_000, "ppo": 1_000_000, "sac": 1_000_000},
