@@ -64,34 +64,29 @@ def true_next_info(info: Mapping[str, Any], keys: tuple[str, ...], done: Any, mo
     if mode != AutoresetMode.SAME_STEP or not kept or "final_info" not in info:
         return kept
     final = info["final_info"]
+    merge: Callable[[Any, Any], Any]
     if is_torch(done):
         import torch
 
         if not bool(done.any()):
             return kept
-        out = {}
-        for k, v in kept.items():
-            f = final.get(k)
-            if f is None:
-                out[k] = v
-                continue
+
+        def merge(v: Any, f: Any) -> Any:
             v = torch.as_tensor(v, device=done.device)
             f = torch.as_tensor(f, dtype=v.dtype, device=done.device)
-            out[k] = torch.where(done.reshape(done.shape + (1,) * (v.dim() - 1)), f, v)
-        return out
-    if not done.any():
-        return kept
-    idx = np.flatnonzero(done)
-    out = {}
-    for k, v in kept.items():
-        f = final.get(k)
-        if f is None:
-            out[k] = v
-            continue
-        v = np.array(v, copy=True)
-        v[idx] = np.asarray(f)[idx]
-        out[k] = v
-    return out
+            return torch.where(done.reshape(done.shape + (1,) * (v.dim() - 1)), f, v)
+
+    else:
+        if not done.any():
+            return kept
+        idx = np.flatnonzero(done)
+
+        def merge(v: Any, f: Any) -> Any:
+            v = np.array(v, copy=True)
+            v[idx] = np.asarray(f)[idx]
+            return v
+
+    return {k: v if (f := final.get(k)) is None else merge(v, f) for k, v in kept.items()}
 
 
 @dataclass
@@ -161,25 +156,37 @@ class Rollout:
             state = state_view(obs, act, nxt, env_r, term, trunc, info, prev_info, flat(self.step))
         return TransitionBatch(obs, act, nxt, env_r, term, trunc, info, state, flat(self.valid))
 
+    def map(self, fn: Callable[[Any], Any], t0: int | None = None) -> Rollout:
+        """A rollout of ``fn(a)`` for every array ``a`` here (``None`` fields stay ``None``), starting at
+        global vector step ``t0`` (this rollout's when ``None``)."""
+
+        def f(a: Any) -> Any:
+            return None if a is None else fn(a)
+
+        def each(arrays: dict[str, Array]) -> dict[str, Array]:
+            return {k: fn(v) for k, v in arrays.items()}
+
+        return Rollout(
+            f(self.obs),
+            f(self.action),
+            f(self.next_obs),
+            f(self.env_reward),
+            f(self.terminated),
+            f(self.truncated),
+            f(self.reward),
+            each(self.components),
+            each(self.info),
+            f(self.valid),
+            each(self.extras),
+            self.t0 if t0 is None else t0,
+            each(self.prev_info),
+            f(self.step),
+        )
+
     def slice(self, start: int, stop: int) -> Rollout:
         """Rows ``start:stop`` (views, not copies)."""
         sl = slice(start, stop)
-        return Rollout(
-            self.obs[sl],
-            self.action[sl],
-            self.next_obs[sl],
-            self.env_reward[sl],
-            self.terminated[sl],
-            self.truncated[sl],
-            self.reward[sl],
-            {k: v[sl] for k, v in self.components.items()},
-            {k: v[sl] for k, v in self.info.items()},
-            None if self.valid is None else self.valid[sl],
-            {k: v[sl] for k, v in self.extras.items()},
-            self.t0 + start,
-            {k: v[sl] for k, v in self.prev_info.items()},
-            None if self.step is None else self.step[sl],
-        )
+        return self.map(lambda a: a[sl], self.t0 + start)
 
     @staticmethod
     def concat(parts: list[Rollout]) -> Rollout:
@@ -260,8 +267,6 @@ class Collector:
 
     def _alloc(self, T: int, row: Rollout) -> Rollout:
         def buf(a: Any) -> Any:
-            if a is None:
-                return None
             if is_torch(a):
                 import torch
 
@@ -269,22 +274,7 @@ class Collector:
             a = np.asarray(a)
             return np.empty((T, *a.shape), dtype=a.dtype)
 
-        return Rollout(
-            buf(row.obs),
-            buf(row.action),
-            buf(row.next_obs),
-            buf(row.env_reward),
-            buf(row.terminated),
-            buf(row.truncated),
-            buf(row.reward),
-            {k: buf(v) for k, v in row.components.items()},
-            {k: buf(v) for k, v in row.info.items()},
-            buf(row.valid),
-            {k: buf(v) for k, v in row.extras.items()},
-            0,
-            {k: buf(v) for k, v in row.prev_info.items()},
-            buf(row.step),
-        )
+        return row.map(buf, 0)
 
     def step(self, policy: Policy) -> Rollout:
         """One vector step as a row (arrays ``(n, ...)``, no time axis), and advance."""
@@ -389,25 +379,7 @@ def _like(v: Any, dst: Any) -> Any:
 
 
 def _copy(r: Rollout) -> Rollout:
-    def c(a: Any) -> Any:
-        return None if a is None else (a.clone() if is_torch(a) else a.copy())
-
-    return Rollout(
-        c(r.obs),
-        c(r.action),
-        c(r.next_obs),
-        c(r.env_reward),
-        c(r.terminated),
-        c(r.truncated),
-        c(r.reward),
-        {k: c(v) for k, v in r.components.items()},
-        {k: c(v) for k, v in r.info.items()},
-        c(r.valid),
-        {k: c(v) for k, v in r.extras.items()},
-        r.t0,
-        {k: c(v) for k, v in r.prev_info.items()},
-        c(r.step),
-    )
+    return r.map(lambda a: a.clone() if is_torch(a) else a.copy())
 
 
 @dataclass

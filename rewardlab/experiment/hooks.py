@@ -15,6 +15,7 @@ An :class:`~rewardlab.experiment.agents.Agent` calls
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -176,20 +177,6 @@ def _like(v: Any, dst: Any) -> Any:
 
 
 def _to_numpy(r: Rollout) -> Rollout:
-    def c(a: Any) -> Any:
-        return None if a is None else _np(a).copy()
-
-    return Rollout(
-        c(r.obs),
-        c(r.action),
-        c(r.next_obs),
-        c(r.env_reward),
-        c(r.terminated),
-        c(r.truncated),
-        c(r.reward),
-        {k: c(v) for k, v in r.components.items()},
-        {k: c(v) for k, v in r.info.items()},
-        c(r.valid),
-        {},
-        r.t0,
-    )
+    """A numpy copy of ``r`` without its extras, state-before info and step counts (the episode history keeps
+    only what :class:`~rewardlab.data.Episode` holds)."""
+    return replace(r, extras={}, prev_info={}, step=None).map(lambda a: _np(a).copy())
