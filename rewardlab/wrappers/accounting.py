@@ -29,7 +29,16 @@ from typing import Any
 import numpy as np
 
 from envs.registry import Task
-from rewardlab.rewards.base import RewardError, RewardSource, TransitionBatch, check_terms, is_torch
+from envs.state_view import StateView
+from rewardlab.rewards.base import (
+    Array,
+    RewardError,
+    RewardSource,
+    RewardTerms,
+    TransitionBatch,
+    check_terms,
+    is_torch,
+)
 
 _ENV_RET, _SHAPED_RET, _FIT = 0, 1, 2
 _BASE_ROWS = 3
@@ -131,25 +140,32 @@ class RewardAccountant:
         action: Any,
         next_obs: Any,
         env_reward: Any,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
+        terminated: Array,
+        truncated: Array,
         next_info: Mapping[str, Any],
         prev_info: Mapping[str, Any],
-        valid: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """One vector step; returns the shaped reward ``(n,)`` (0 on invalid pseudo-steps)."""
-        task = self.task
+        valid: Array | None = None,
+    ) -> Any:
+        """One vector step; returns the shaped reward ``(n,)`` (0 on invalid pseudo-steps): a numpy array here,
+        a tensor on the env's device in :class:`TorchRewardAccountant`."""
         if valid is None:
             self.step_count += 1
         else:
             self.step_count += valid
         state = None
-        if task is not None:
-            state = task.transition_view(
+        if self.task is not None:
+            state = self.task.transition_view(
                 obs, action, next_obs, env_reward, terminated, truncated, next_info, prev_info, self.step_count
             )
         batch = TransitionBatch(obs, action, next_obs, env_reward, terminated, truncated, next_info, state, valid)
-        terms = self.source.compute(batch)
+        return self._account(self.source.compute(batch), state, env_reward, terminated | truncated, valid)
+
+    def _account(
+        self, terms: RewardTerms, state: StateView | None, env_reward: Any, done: Any, valid: Any
+    ) -> np.ndarray:
+        """Check the step's reward, add it, its components and the fitness to the running statistics, and record
+        the episodes that ended; returns the shaped reward ``(n,)``."""
+        task = self.task
         total = terms.total
         if type(total) is not np.ndarray:
             total = _np(total)
@@ -186,7 +202,6 @@ class RewardAccountant:
             self.last_fitness_step = f
             self._accumulate_fitness(f, valid)
 
-        done = terminated | truncated
         if type(done) is not np.ndarray:
             done = _np(done)
         ended = done if valid is None else done & valid
@@ -318,32 +333,10 @@ class TorchRewardAccountant(RewardAccountant):
         self._q = torch.empty((k, 1 + stats.shape[0], self.n), dtype=torch.float64, device=self.device)
         self._qmask = torch.empty((k, self.n), dtype=torch.bool, device=self.device)
 
-    def process(
-        self,
-        obs: Any,
-        action: Any,
-        next_obs: Any,
-        env_reward: Any,
-        terminated: Any,
-        truncated: Any,
-        next_info: Mapping[str, Any],
-        prev_info: Mapping[str, Any],
-        valid: Any = None,
-    ) -> Any:
-        """One vector step of tensors on the device; returns the shaped reward ``(n,)`` there."""
+    def _account(self, terms: RewardTerms, state: StateView | None, env_reward: Any, done: Any, valid: Any) -> Any:
+        """As the numpy accountant's, on the device and without a host sync; returns the shaped reward there."""
         torch = self._torch
         task = self.task
-        if valid is None:
-            self.step_count += 1
-        else:
-            self.step_count += valid
-        state = None
-        if task is not None:
-            state = task.transition_view(
-                obs, action, next_obs, env_reward, terminated, truncated, next_info, prev_info, self.step_count
-            )
-        batch = TransitionBatch(obs, action, next_obs, env_reward, terminated, truncated, next_info, state, valid)
-        terms = self.source.compute(batch)
         total = terms.total
         if not is_torch(total):
             total = torch.as_tensor(np.asarray(total), device=self.device)
@@ -374,9 +367,7 @@ class TorchRewardAccountant(RewardAccountant):
         if f is not None and not sum_fit:
             self._accumulate_fitness(f, valid)
 
-        ended = terminated | truncated
-        if valid is not None:
-            ended = ended & valid
+        ended = done if valid is None else done & valid
         self._enqueue(ended)
         if valid is None:
             self.total_steps += self.n
