@@ -42,12 +42,10 @@ def _bounds(options: dict[str, Any] | None, low: float, high: float) -> tuple[fl
     return lo, hi
 
 
-class _Spaces:
-    """gymnasium's own single-env spaces, read off an instance once."""
-
-    def __init__(self, env_cls: type) -> None:
-        env = env_cls()
-        self.observation_space, self.action_space = env.observation_space, env.action_space
+def _gym_spaces(env_cls: type) -> tuple[Any, Any]:
+    """gymnasium's own single-env ``(observation_space, action_space)``, read off an instance once."""
+    env = env_cls()
+    return env.observation_space, env.action_space
 
 
 class BatchedCartPole(BatchedEnv):
@@ -56,9 +54,7 @@ class BatchedCartPole(BatchedEnv):
     task_id = "CartPole-v1"
     state_dim = obs_dim = 4
     default_max_episode_steps = 500
-    _spaces = _Spaces(CartPoleEnv)
-    gym_single_observation_space = _spaces.observation_space
-    gym_single_action_space = _spaces.action_space
+    gym_single_observation_space, gym_single_action_space = _gym_spaces(CartPoleEnv)
 
     gravity = 9.8
     masscart = 1.0
@@ -102,85 +98,83 @@ class BatchedCartPole(BatchedEnv):
         return state
 
 
-class BatchedMountainCar(BatchedEnv):
+class _MountainCarTrack(BatchedEnv):
+    """What MountainCar-v0 and MountainCarContinuous-v0 share: the track, the reset draw, and
+    gymnasium's ``step`` but for how the action accelerates the car and the reward."""
+
+    state_dim = obs_dim = 2
+    min_position = -1.2
+    max_position = 0.6
+    max_speed = 0.07
+    goal_position: float
+    goal_velocity = 0
+
+    def _reset_bounds(self, options: dict[str, Any] | None) -> tuple[Sequence[float], Sequence[float]]:
+        lo, hi = _bounds(options, -0.6, -0.4)
+        return [lo, 0.0], [hi, 0.0]
+
+    def _accelerate(self, position: Any, velocity: Any, action: Any) -> Any:
+        """The velocity after the action's push and gravity's pull, before it is clipped."""
+        raise NotImplementedError
+
+    def _step_reward(self, action: Any, terminated: Any) -> Any:
+        raise NotImplementedError
+
+    def _dynamics(self, state: Any, action: Any) -> tuple[Any, Any, Any, Any]:
+        xp = self.xp
+        position, velocity = state[0], state[1]
+        velocity = self._accelerate(position, velocity, action)
+        velocity = xp.clip(velocity, -self.max_speed, self.max_speed)
+        position = position + velocity
+        position = xp.clip(position, self.min_position, self.max_position)
+        velocity = xp.where((position == self.min_position) & (velocity < 0), 0.0, velocity)
+        terminated = (position >= self.goal_position) & (velocity >= self.goal_velocity)
+        return xp.stack((position, velocity)), self._step_reward(action, terminated), terminated, None
+
+    def _observe(self, state: Any) -> Any:
+        return state
+
+
+class BatchedMountainCar(_MountainCarTrack):
     """MountainCar-v0: drive an under-powered car up the right hill; reward -1 per step."""
 
     task_id = "MountainCar-v0"
-    state_dim = obs_dim = 2
     default_max_episode_steps = 200
-    _spaces = _Spaces(MountainCarEnv)
-    gym_single_observation_space = _spaces.observation_space
-    gym_single_action_space = _spaces.action_space
+    gym_single_observation_space, gym_single_action_space = _gym_spaces(MountainCarEnv)
 
-    min_position = -1.2
-    max_position = 0.6
-    max_speed = 0.07
     goal_position = 0.5
-    goal_velocity = 0
     force = 0.001
     gravity = 0.0025
 
-    def _reset_bounds(self, options: dict[str, Any] | None) -> tuple[Sequence[float], Sequence[float]]:
-        lo, hi = _bounds(options, -0.6, -0.4)
-        return [lo, 0.0], [hi, 0.0]
+    def _accelerate(self, position: Any, velocity: Any, action: Any) -> Any:
+        return velocity + ((self._cast(action) - 1) * self.force + self.xp.cos(3 * position) * (-self.gravity))
 
-    def _dynamics(self, state: Any, action: Any) -> tuple[Any, Any, Any, Any]:
-        xp = self.xp
-        position, velocity = state[0], state[1]
-        velocity = velocity + ((self._cast(action) - 1) * self.force + xp.cos(3 * position) * (-self.gravity))
-        velocity = xp.clip(velocity, -self.max_speed, self.max_speed)
-        position = position + velocity
-        position = xp.clip(position, self.min_position, self.max_position)
-        velocity = xp.where((position == self.min_position) & (velocity < 0), 0.0, velocity)
-        terminated = (position >= self.goal_position) & (velocity >= self.goal_velocity)
-        return xp.stack((position, velocity)), self._constant(-1.0), terminated, None
-
-    def _observe(self, state: Any) -> Any:
-        return state
+    def _step_reward(self, action: Any, terminated: Any) -> Any:
+        return self._constant(-1.0)
 
 
-class BatchedMountainCarContinuous(BatchedEnv):
+class BatchedMountainCarContinuous(_MountainCarTrack):
     """MountainCarContinuous-v0: continuous force; +100 at the flag, -0.1 a^2 per step."""
 
     task_id = "MountainCarContinuous-v0"
-    state_dim = obs_dim = 2
     default_max_episode_steps = 999
     state_dtype = np.float32
-    _spaces = _Spaces(Continuous_MountainCarEnv)
-    gym_single_observation_space = _spaces.observation_space
-    gym_single_action_space = _spaces.action_space
+    gym_single_observation_space, gym_single_action_space = _gym_spaces(Continuous_MountainCarEnv)
 
     min_action = -1.0
     max_action = 1.0
-    min_position = -1.2
-    max_position = 0.6
-    max_speed = 0.07
     goal_position = 0.45
-    goal_velocity = 0
     power = 0.0015
 
-    def _reset_bounds(self, options: dict[str, Any] | None) -> tuple[Sequence[float], Sequence[float]]:
-        lo, hi = _bounds(options, -0.6, -0.4)
-        return [lo, 0.0], [hi, 0.0]
-
-    def _dynamics(self, state: Any, action: Any) -> tuple[Any, Any, Any, Any]:
-        xp = self.xp
-        position, velocity = state[0], state[1]
-        force = xp.clip(self._cast(action), self.min_action, self.max_action)
+    def _accelerate(self, position: Any, velocity: Any, action: Any) -> Any:
+        force = self.xp.clip(self._cast(action), self.min_action, self.max_action)
         # gymnasium: math.cos of the float32 argument in double, the product rounded to float32
-        slope = self._cast(0.0025 * xp.cos(self._f64(3 * position)))
-        velocity = velocity + (force * self.power - slope)
-        velocity = xp.clip(velocity, -self.max_speed, self.max_speed)
-        position = position + velocity
-        position = xp.clip(position, self.min_position, self.max_position)
-        velocity = xp.where((position == self.min_position) & (velocity < 0), 0.0, velocity)
-        terminated = (position >= self.goal_position) & (velocity >= self.goal_velocity)
-        a = self._f64(action)  # the reward uses the unclipped action, in double
-        reward = xp.where(terminated, 100.0, 0.0) - a**2 * 0.1
-        return xp.stack((position, velocity)), self._reward(reward), terminated, None
+        slope = self._cast(0.0025 * self.xp.cos(self._f64(3 * position)))
+        return velocity + (force * self.power - slope)
 
-    def _observe(self, state: Any) -> Any:
-        return state
+    def _step_reward(self, action: Any, terminated: Any) -> Any:
+        a = self._f64(action)  # the reward uses the unclipped action, in double
+        return self._reward(self.xp.where(terminated, 100.0, 0.0) - a**2 * 0.1)
 
 
 class BatchedAcrobot(BatchedEnv):
@@ -193,9 +187,7 @@ class BatchedAcrobot(BatchedEnv):
     state_dim = 4
     obs_dim = 6
     default_max_episode_steps = 500
-    _spaces = _Spaces(AcrobotEnv)
-    gym_single_observation_space = _spaces.observation_space
-    gym_single_action_space = _spaces.action_space
+    gym_single_observation_space, gym_single_action_space = _gym_spaces(AcrobotEnv)
 
     dt = 0.2
     LINK_LENGTH_1 = 1.0
@@ -284,9 +276,7 @@ class BatchedPendulum(BatchedEnv):
     state_dim = 2
     obs_dim = 3
     default_max_episode_steps = 200
-    _spaces = _Spaces(PendulumEnv)
-    gym_single_observation_space = _spaces.observation_space
-    gym_single_action_space = _spaces.action_space
+    gym_single_observation_space, gym_single_action_space = _gym_spaces(PendulumEnv)
 
     max_speed = 8
     max_torque = 2.0
