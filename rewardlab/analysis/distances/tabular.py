@@ -3,6 +3,7 @@ probability vectors; STARC also with value-adjusted levelling when the transitio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -86,6 +87,29 @@ def _coverage(cov: ArrayLike | None, ds: FloatArray, da: FloatArray) -> FloatArr
     return normalised_weights(cov, (len(ds), len(da), len(ds)))
 
 
+def _table_distance(
+    R_a: ArrayLike,
+    R_b: ArrayLike,
+    d_s: ArrayLike | None,
+    d_a: ArrayLike | None,
+    coverage: ArrayLike | None,
+    centre: bool,
+    canonicalise: Callable[[FloatArray, FloatArray, FloatArray], FloatArray],
+) -> float:
+    """The weighted L2 distance of the two tables' standardised ``canonicalise(R, d_s, d_a)``, centred (EPIC) or
+    not (STARC), under ``coverage`` (``D_S x D_A x D_S`` when ``None``)."""
+    Ra, Rb = _check_table(R_a), _check_table(R_b)
+    if Ra.shape != Rb.shape:
+        raise ValueError(f"reward tables differ in shape: {Ra.shape} vs {Rb.shape}")
+    ds, da = _dist(d_s, Ra.shape[0], "d_s"), _dist(d_a, Ra.shape[1], "d_a")
+    w = _coverage(coverage, ds, da)
+    zs = []
+    for R in (Ra, Rb):
+        C = canonicalise(R, ds, da)
+        zs.append(standardise(C, w, centre, is_zero(C, max_abs(R), w, centre)))
+    return float(l2_metric(zs[0], zs[1], w))
+
+
 def epic_distance_tabular(
     R_a: ArrayLike,
     R_b: ArrayLike,
@@ -99,16 +123,9 @@ def epic_distance_tabular(
     :param coverage: distribution over transitions ``(S, A, S)`` for the Pearson correlation;
         ``D_S x D_A x D_S`` when ``None`` (the EPIC paper's default).
     """
-    Ra, Rb = _check_table(R_a), _check_table(R_b)
-    if Ra.shape != Rb.shape:
-        raise ValueError(f"reward tables differ in shape: {Ra.shape} vs {Rb.shape}")
-    ds, da = _dist(d_s, Ra.shape[0], "d_s"), _dist(d_a, Ra.shape[1], "d_a")
-    w = _coverage(coverage, ds, da)
-    zs = []
-    for R in (Ra, Rb):
-        C = epic_canonicalise_tabular(R, gamma, ds, da)
-        zs.append(standardise(C, w, True, is_zero(C, max_abs(R), w, True)))
-    return float(l2_metric(zs[0], zs[1], w))
+    return _table_distance(
+        R_a, R_b, d_s, d_a, coverage, True, lambda R, ds, da: epic_canonicalise_tabular(R, gamma, ds, da)
+    )
 
 
 def starc_distance_tabular(
@@ -129,20 +146,14 @@ def starc_distance_tabular(
     :param coverage: distribution over transitions ``(S, A, S)`` defining the weighted L2 norm;
         ``D_S x D_A x D_S`` when ``None``.
     """
-    Ra, Rb = _check_table(R_a), _check_table(R_b)
-    if Ra.shape != Rb.shape:
-        raise ValueError(f"reward tables differ in shape: {Ra.shape} vs {Rb.shape}")
-    ds, da = _dist(d_s, Ra.shape[0], "d_s"), _dist(d_a, Ra.shape[1], "d_a")
-    w = _coverage(coverage, ds, da)
-    zs = []
-    for R in (Ra, Rb):
+
+    def canonicalise(R: FloatArray, ds: FloatArray, da: FloatArray) -> FloatArray:
         if canonicalisation == "epic":
-            C = epic_canonicalise_tabular(R, gamma, ds, da)
-        elif canonicalisation == "val":
+            return epic_canonicalise_tabular(R, gamma, ds, da)
+        if canonicalisation == "val":
             if transition is None:
                 raise ValueError("canonicalisation='val' needs the transition function P[s, a, s']")
-            C = val_canonicalise_tabular(R, gamma, transition, policy)
-        else:
-            raise ValueError(f"canonicalisation must be 'epic' or 'val', got {canonicalisation!r}")
-        zs.append(standardise(C, w, False, is_zero(C, max_abs(R), w, False)))
-    return float(l2_metric(zs[0], zs[1], w))
+            return val_canonicalise_tabular(R, gamma, transition, policy)
+        raise ValueError(f"canonicalisation must be 'epic' or 'val', got {canonicalisation!r}")
+
+    return _table_distance(R_a, R_b, d_s, d_a, coverage, False, canonicalise)
