@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -33,6 +34,21 @@ def _random_actions(env: Any, steps: int, seed: int) -> Any:
     return torch.as_tensor(a, device=env.device)
 
 
+def _timed_steps(
+    env: Any, actions: Any, warmup: int, steps: int, num_envs: int, sync: Callable[[], None] = lambda: None
+) -> float:
+    """Env-steps per second of ``env.step`` over ``actions[warmup:warmup + steps]``, after
+    ``warmup`` untimed steps; ``sync()`` waits for the device before the clock starts and stops."""
+    for t in range(warmup):
+        env.step(actions[t])
+    sync()
+    start = time.perf_counter()
+    for t in range(warmup, warmup + steps):
+        env.step(actions[t])
+    sync()
+    return num_envs * steps / (time.perf_counter() - start)
+
+
 def step_rate(
     task_id: str,
     num_envs: int,
@@ -51,15 +67,7 @@ def step_rate(
     env = make_batched(task_id, num_envs, backend, device=device, **kwargs)
     env.reset(seed=seed)
     actions = _random_actions(env, steps + warmup, seed)
-    sync = _synchronizer(env)
-    for t in range(warmup):
-        env.step(actions[t])
-    sync()
-    start = time.perf_counter()
-    for t in range(warmup, warmup + steps):
-        env.step(actions[t])
-    sync()
-    return num_envs * steps / (time.perf_counter() - start)
+    return _timed_steps(env, actions, warmup, steps, num_envs, _synchronizer(env))
 
 
 def _synchronizer(env: Any) -> Any:
@@ -89,12 +97,7 @@ def envpool_step_rate(
     else:
         shape = (steps + warmup, num_envs, *space.shape)
         actions = rng.uniform(space.low, space.high, size=shape).astype(np.float32)
-    for t in range(warmup):
-        env.step(actions[t])
-    start = time.perf_counter()
-    for t in range(warmup, warmup + steps):
-        env.step(actions[t])
-    rate = num_envs * steps / (time.perf_counter() - start)
+    rate = _timed_steps(env, actions, warmup, steps, num_envs)
     env.close()
     return rate
 
@@ -140,40 +143,29 @@ def mujoco_step_rates(
             pass
 
     def timed(env: Any, n: int, space: Any) -> float:
-        """``space``: the single-env action Box."""
+        """The step rate of ``env`` (reset already), which it then closes; ``space``: the single-env action Box."""
         steps, warmup = max(10, env_steps // n), 5
         rng = np.random.default_rng(seed)
         actions = rng.uniform(space.low, space.high, size=(steps + warmup, n, *space.shape)).astype(np.float32)
-        for t in range(warmup):
-            env.step(actions[t])
-        start = time.perf_counter()
-        for t in range(warmup, warmup + steps):
-            env.step(actions[t])
-        return n * steps / (time.perf_counter() - start)
+        try:
+            return _timed_steps(env, actions, warmup, steps, n)
+        finally:
+            env.close()
 
     def batched(task: str, n: int) -> float:
         env = make_batched(task, n, num_threads=threads)
         env.reset(seed=seed)
-        try:
-            return timed(env, n, env.single_action_space)
-        finally:
-            env.close()
+        return timed(env, n, env.single_action_space)
 
     def sync(task: str, n: int) -> float:
         env = SyncVectorEnv([partial(gymnasium.make, task)] * n, autoreset_mode=AutoresetMode.SAME_STEP)
         env.reset(seed=seed)
-        try:
-            return timed(env, n, env.single_action_space)
-        finally:
-            env.close()
+        return timed(env, n, env.single_action_space)
 
     def pool(task: str, n: int) -> float:
         env = ep.make_gymnasium(task, num_envs=n, num_threads=threads, seed=seed)
         env.reset()
-        try:
-            return timed(env, n, env.action_space)
-        finally:
-            env.close()
+        return timed(env, n, env.action_space)
 
     cases = [("batched", n, threads, batched) for n in num_envs] + [("gym-sync", sync_envs, 1, sync)]
     if ep is not None:
@@ -228,12 +220,7 @@ def minigrid_step_rate(
     env.reset(seed=seed)
     warmup = 20
     actions = np.random.default_rng(seed).integers(0, 7, size=(steps + warmup, num_envs))
-    for t in range(warmup):
-        env.step(actions[t])
-    start = time.perf_counter()
-    for t in range(warmup, warmup + steps):
-        env.step(actions[t])
-    rate = num_envs * steps / (time.perf_counter() - start)
+    rate = _timed_steps(env, actions, warmup, steps, num_envs)
     env.close()
     return rate
 
