@@ -1,4 +1,4 @@
-"""MiniGrid tasks: Empty-8x8, DoorKey-5x5/8x8, KeyCorridorS3R1, MultiRoom-N2-S4, LavaGapS5.
+"""MiniGrid tasks: Empty-8x8, DoorKey-5x5/8x8, KeyCorridorS3R1/S3R2, MultiRoom-N2-S4/N4-S5, LavaGapS5.
 
 Observation (what the policy sees): MiniGrid's Dict observation flattened by
 :class:`FlatMiniGridObs` into a ``float32`` vector of 151 entries in ``[0, 1]``:
@@ -460,6 +460,34 @@ MULTIROOM_N2_S4 = _task(
     door=True,
 )
 
+KEYCORRIDOR_S3R2 = _task(
+    "MiniGrid-KeyCorridorS3R2-v0",
+    "A 7x5 grid: a corridor of two cells down the middle, where the agent starts, with two rows of one-cell "
+    "rooms on each side behind closed doors. One side room holds a key; another, behind a door locked in the "
+    "key's colour, holds a ball. The agent must find the key, unlock the door, drop the key (it can carry one object) and "
+    "pick up the ball. Here 'goal' means the ball: goal_x/goal_y is its cell and at_goal is 1 once the agent "
+    "holds it; door_open is the locked door. MiniGrid's own reward is 1 - 0.9 * steps / 270 on picking up "
+    "the ball.",
+    max_steps=270,
+    dist_scale=8,
+    budgets={"default": 2_000_000, "ppo": 2_000_000, "a2c": 4_000_000, "dqn": 4_000_000},
+    key=True,
+    door=True,
+    target="object",
+)
+
+MULTIROOM_N4_S5 = _task(
+    "MiniGrid-MultiRoom-N4-S5-v0",
+    "A chain of six rooms of up to 3x3 free cells (5x5 with their walls; the installed minigrid's legacy "
+    "id, -v1 has four) joined by closed, unlocked doors, placed at random in a 25x25 grid. The agent starts "
+    "in the first room and must open each door in turn (toggle while facing it) and reach the green goal "
+    "square in the last room within 120 steps. No door is a subgoal here (there are five): the shaping "
+    "reads the distance to the goal. MiniGrid's own reward is 1 - 0.9 * steps / 120 on reaching the goal.",
+    max_steps=120,
+    dist_scale=24,
+    budgets={"default": 2_000_000, "ppo": 2_000_000, "a2c": 4_000_000, "dqn": 4_000_000},
+)
+
 LAVAGAP_S5 = _task(
     "MiniGrid-LavaGapS5-v0",
     "A 5x5 grid (3x3 free cells) crossed by a vertical strip of lava with a single gap. The agent starts "
@@ -472,7 +500,16 @@ LAVAGAP_S5 = _task(
     lava=True,
 )
 
-TASKS = (EMPTY_8X8, DOORKEY_5X5, DOORKEY_8X8, KEYCORRIDOR_S3R1, MULTIROOM_N2_S4, LAVAGAP_S5)
+TASKS = (
+    EMPTY_8X8,
+    DOORKEY_5X5,
+    DOORKEY_8X8,
+    KEYCORRIDOR_S3R1,
+    KEYCORRIDOR_S3R2,
+    MULTIROOM_N2_S4,
+    MULTIROOM_N4_S5,
+    LAVAGAP_S5,
+)
 
 for _t in TASKS:
     register_task(_t)

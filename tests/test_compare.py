@@ -44,6 +44,7 @@ def write_spec(tmp_path: Path, body: str, name: str = "spec.toml") -> Path:
         ({"eval": {"evry": 1}}, "field 'eval': unknown key(s) ['evry']"),
         ({"hp": {"sac": ["x=1"]}}, "field 'hp.sac'"),
         ({"steps_per_task": {"Acrobot-v1": 10}}, "field 'steps_per_task.Acrobot-v1'"),
+        ({"vec": "envpool"}, "field 'vec'"),
     ],
 )
 def test_malformed_specs_name_the_field(patch: dict, message: str) -> None:
@@ -81,6 +82,18 @@ def test_skip_incompatible_and_shipped_suites_expand() -> None:
     assert len(suites) >= 3
     for s in suites:
         assert expand(load_spec(s)).runs
+
+
+def test_vec_reaches_every_run_and_a_task_without_a_batched_env_names_the_field() -> None:
+    assert parse_spec(BASE).hash == parse_spec({**BASE, "vec": "gym"}).hash  # older experiments keep their hash
+    spec = parse_spec({**BASE, "vec": "batched"})
+    assert spec.hash != parse_spec(BASE).hash
+    assert {r.vec for r in expand(spec).runs} == {"batched"}
+    mixed = {**BASE, "tasks": ["CartPole-v1", "rewardlab/CartPoleKeepLeft-v0"], "rewards": ["hand"], "vec": "batched"}
+    with pytest.raises(GridSpecError, match=r"field 'vec' \('batched'\) for task rewardlab/CartPoleKeepLeft-v0"):
+        expand(parse_spec(mixed))
+    plan = expand(parse_spec({**mixed, "skip_incompatible": True}))
+    assert [r.task for r in plan.runs] == ["CartPole-v1"] * 2 and plan.skipped[0][0] == "rewardlab/CartPoleKeepLeft-v0"
 
 
 def test_grid_runs_once_and_is_idempotent(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ class RunConfig:
     :param torch_threads: torch CPU threads (1 is fastest for small MLPs and is deterministic).
     :param spec_hash: hash of the experiment spec this run belongs to (set by experiment grids).
     :param vec: ``gym`` (SyncVectorEnv), ``batched`` (the lab's numpy batched env) or ``torch``
-        (torch batched env on ``device``); the batched ones exist for classic-control tasks.
+        (torch batched env on ``device``); the batched ones exist for the tasks in ``envs.batched.BATCHED_TASKS``.
     """
 
     task: str

@@ -10,6 +10,7 @@ Schema (every key but ``name``, ``tasks`` and ``rewards`` is optional)::
     seeds = 3                                    # an int n (seeds 0..n-1) or a list of ints
     steps = 100000                               # default: each task's budget for the agent
     skip_incompatible = false                    # skip (task, reward/agent) pairs that do not fit, instead of failing
+    vec = "batched"                              # gym (default), batched or torch: the vector env of every run
 
     [steps_per_task]                             # per-task budgets override `steps`
     "CartPole-v1" = 50000
@@ -38,6 +39,7 @@ from typing import Any
 
 from rewardlab.experiment.runner import RunConfig
 from rewardlab.experiment.store import RunDir, pid_alive, read_json, runs_root
+from rewardlab.wrappers import VEC_KINDS, check_vec
 
 TOP_KEYS = {
     "name",
@@ -51,6 +53,7 @@ TOP_KEYS = {
     "skip_incompatible",
     "eval",
     "hp",
+    "vec",
 }
 EVAL_KEYS = {"every", "episodes", "final_episodes"}
 
@@ -79,12 +82,13 @@ class GridSpec:
     eval_episodes: int = 5
     final_episodes: int = 10
     hp: dict[str, list[str]] = field(default_factory=dict)
+    vec: str = "gym"
     description: str = ""
     source: str | None = None
 
     def canonical(self) -> dict[str, Any]:
         """What defines the results (no description, no file path)."""
-        return {
+        canonical: dict[str, Any] = {
             "name": self.name,
             "tasks": self.tasks,
             "rewards": [[r.name, r.spec] for r in self.rewards],
@@ -96,6 +100,9 @@ class GridSpec:
             "eval": [self.eval_every, self.eval_episodes, self.final_episodes],
             "hp": {k: list(v) for k, v in sorted(self.hp.items())},
         }
+        if self.vec != "gym":  # absent when default, so the experiments written before the key keep their hash
+            canonical["vec"] = self.vec
+        return canonical
 
     @property
     def hash(self) -> str:
@@ -218,6 +225,9 @@ def parse_spec(raw: Any, where: str = "spec") -> GridSpec:
     skip = raw.get("skip_incompatible", False)
     if not isinstance(skip, bool):
         raise _type_error("skip_incompatible", "true or false", skip)
+    vec = raw.get("vec", "gym")
+    if vec not in VEC_KINDS:
+        raise _type_error("vec", f"one of {list(VEC_KINDS)}", vec)
     desc = raw.get("description", "")
     return GridSpec(
         name=name,
@@ -232,6 +242,7 @@ def parse_spec(raw: Any, where: str = "spec") -> GridSpec:
         eval_episodes=ev.get("episodes", 5),
         final_episodes=ev.get("final_episodes", 10),
         hp=hp,
+        vec=vec,
         description=str(desc),
     )
 
@@ -263,6 +274,13 @@ def expand(spec: GridSpec) -> Expansion:
             task = envs.get_task(tid)
         except envs.UnknownTaskError as e:
             raise GridSpecError(f"field 'tasks[{ti}]': {e}") from None
+        try:
+            check_vec(spec.vec, task)
+        except ValueError as e:
+            if spec.skip_incompatible:
+                skipped.append((task.id, "*", "*", str(e)))
+                continue
+            raise GridSpecError(f"field 'vec' ({spec.vec!r}) for task {task.id}: {e}") from None
         env = task.make_env()
         space = env.action_space
         env.close()
@@ -297,6 +315,7 @@ def expand(spec: GridSpec) -> Expansion:
                             eval_every=spec.eval_every,
                             eval_episodes=spec.eval_episodes,
                             spec_hash=spec.hash,
+                            vec=spec.vec,
                         )
                     )
     return Expansion(runs, skipped)
