@@ -140,18 +140,7 @@ class BatchedEnv(VectorEnv):
         dtype: Any = None,
         max_episode_steps: int | None = None,
     ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
-        limit = self.default_max_episode_steps if max_episode_steps is None else max_episode_steps
-        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-            raise ValueError(f"max_episode_steps must be a positive int, got {max_episode_steps!r}")
-        self.num_envs = int(num_envs)
-        self.max_episode_steps = int(limit)
-        self.backend = backend
-        self.xp = ArrayNamespace(backend)
-        self.render_mode = None
+        self._set_common_args(num_envs, backend, device, max_episode_steps)
         self.single_observation_space = self.gym_single_observation_space
         self.single_action_space = self.gym_single_action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -159,8 +148,6 @@ class BatchedEnv(VectorEnv):
         self._discrete = isinstance(self.single_action_space, gym.spaces.Discrete)
         n = self.num_envs
         if backend == "numpy":
-            if device not in (None, "cpu"):
-                raise ValueError(f"the numpy backend runs on the CPU; got device={device!r} (use backend='torch')")
             if dtype is not None:
                 raise ValueError("dtype= is for the torch backend; the numpy backend uses gymnasium's dtypes")
             self.device = None
@@ -188,6 +175,30 @@ class BatchedEnv(VectorEnv):
             self._sync_free = self.device.type != "cpu"
         low, high = self._reset_bounds(None)
         self._low, self._high = self._as_rows(low), self._as_rows(high)
+
+    def _set_common_args(
+        self, num_envs: int, backend: str, device: str | Any | None, max_episode_steps: int | None
+    ) -> None:
+        """Check the arguments every batched env takes and set ``num_envs``, ``max_episode_steps``
+        (``None``: :attr:`default_max_episode_steps`), ``backend``, ``xp`` and ``render_mode`` (``None``).
+
+        :raises ValueError: a ``num_envs`` or time limit that is not a positive int, an unknown
+            backend, or a device other than the CPU for numpy.
+        """
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        limit = self.default_max_episode_steps if max_episode_steps is None else max_episode_steps
+        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+            raise ValueError(f"max_episode_steps must be a positive int, got {max_episode_steps!r}")
+        if backend == "numpy" and device not in (None, "cpu"):
+            raise ValueError(f"the numpy backend runs on the CPU; got device={device!r} (use backend='torch')")
+        self.num_envs = int(num_envs)
+        self.max_episode_steps = int(limit)
+        self.backend = backend
+        self.xp = ArrayNamespace(backend)
+        self.render_mode = None
 
     # -- to implement ------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ import numpy as np
 from gymnasium.envs.mujoco.mujoco_env import expand_model_path
 from gymnasium.vector.utils import batch_space
 
-from envs.batched.core import BACKENDS, ArrayNamespace, BatchedEnv, resolve_device
+from envs.batched.core import BatchedEnv, resolve_device
 from envs.batched.mujoco_sim import Simulator, make_simulator
 
 Rows = np.ndarray | None
@@ -86,19 +86,10 @@ class BatchedMujocoEnv(BatchedEnv):
         reset_noise_scale: float | None = None,
     ) -> None:
         # BatchedEnv.__init__ is not called: it allocates the state (and, for torch, a generator) in
-        # the backend, while here the state is the simulator's and every draw is numpy's; the
-        # checks of its arguments are the same
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        # the backend, while here the state is the simulator's and every draw is numpy's; its
+        # checks of the common arguments are shared
+        self._set_common_args(num_envs, backend, device, max_episode_steps)
         self.model = mujoco.MjModel.from_xml_path(expand_model_path(self.xml_file))
-        limit = self.default_max_episode_steps if max_episode_steps is None else max_episode_steps
-        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-            raise ValueError(f"max_episode_steps must be a positive int, got {max_episode_steps!r}")
-        self.num_envs, self.max_episode_steps, self.backend = int(num_envs), int(limit), backend
-        self.xp = ArrayNamespace(backend)
-        self.render_mode = None
         self.reset_noise_scale = (
             self.default_reset_noise_scale if reset_noise_scale is None else float(reset_noise_scale)
         )
@@ -114,8 +105,6 @@ class BatchedMujocoEnv(BatchedEnv):
         self.device: Any = None
         self._obs_dtype: Any = np.float64
         if backend == "numpy":
-            if device not in (None, "cpu"):
-                raise ValueError(f"the numpy backend runs on the CPU; got device={device!r} (use backend='torch')")
             if dtype is not None:
                 raise ValueError("dtype= is for the torch backend; the numpy backend returns gymnasium's float64")
         else:
