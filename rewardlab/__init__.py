@@ -19,23 +19,8 @@ from typing import Any
 
 import envs  # noqa: F401  (registers the lab's tasks)
 from envs import StateView, Task, get_task, list_tasks
-from rewardlab.rewards import (
-    Clip,
-    EnvReward,
-    FunctionReward,
-    PotentialShaping,
-    RewardError,
-    RewardSource,
-    RewardSpecError,
-    RewardTerms,
-    RunningNorm,
-    Scale,
-    TransitionBatch,
-    WeightedSum,
-    available_rewards,
-    resolve_reward,
-    reward,
-)
+from rewardlab import rewards
+from rewardlab.rewards import *  # noqa: F403  (the reward contract: every name in rewardlab.rewards.__all__)
 
 __version__ = "0.1.0"
 
@@ -49,25 +34,5 @@ def run(
     return _run(task, reward, agent, steps, seed, **kwargs)
 
 
-__all__ = [
-    "Clip",
-    "EnvReward",
-    "FunctionReward",
-    "PotentialShaping",
-    "RewardError",
-    "RewardSource",
-    "RewardSpecError",
-    "RewardTerms",
-    "RunningNorm",
-    "Scale",
-    "StateView",
-    "Task",
-    "TransitionBatch",
-    "WeightedSum",
-    "available_rewards",
-    "get_task",
-    "list_tasks",
-    "resolve_reward",
-    "reward",
-    "run",
-]
+__all__ = ["StateView", "Task", "get_task", "list_tasks", "run"]
+__all__ += rewards.__all__  # the reward contract, as rewardlab.rewards exports it

@@ -26,18 +26,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rewardlab.analysis.records import (
-    Curve,
-    GroupKey,
-    LoadedRuns,
-    RunProblem,
-    RunRecord,
-    SkippedRun,
-    find_run_dirs,
-    group_records,
-    load_runs,
-    steps_to_success,
-)
+from rewardlab.analysis import records as _records
+from rewardlab.analysis.records import *  # noqa: F403  (re-exported: every name in records.__all__)
+from rewardlab.analysis.records import Curve, RunRecord, group_records, load_runs
 from rewardlab.analysis.stats import (
     BootstrapCI,
     auc,
@@ -293,18 +284,5 @@ def aggregate(
     }
 
 
-__all__ = [
-    "Curve",
-    "GroupKey",
-    "LoadedRuns",
-    "RunProblem",
-    "RunRecord",
-    "SkippedRun",
-    "aggregate",
-    "cross_task",
-    "find_run_dirs",
-    "group_records",
-    "load_runs",
-    "steps_to_success",
-    "summarize",
-]
+__all__ = ["aggregate", "cross_task", "summarize"]
+__all__ += _records.__all__  # the loading, from rewardlab.analysis.records
