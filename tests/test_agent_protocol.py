@@ -31,7 +31,7 @@ def test_the_core_does_not_import_stable_baselines3():
     [
         (["--agent", "ppq"], "unknown agent 'ppq'. Did you mean ppo"),
         (["--agent", "sac"], "sac needs a Box action space, got Discrete(2)"),
-        (["--vec", "batched", "--task", "rewardlab/HopperJump-v0"], "has no batched env"),
+        (["--vec", "batched", "--task", "rewardlab/CartPoleKeepLeft-v0"], "has no batched env"),
         (["--device", "cuda:7"], "device 'cuda:7'"),
         (["--device", "tpu"], "device 'tpu'"),
         (["--hp", "no_such_key=1"], "no_such_key"),

@@ -275,7 +275,7 @@ def test_vector_env_api(task_id, backend):
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="CartPole-v1"):
-        make_batched("rewardlab/HopperJump-v0", 4)
+        make_batched("rewardlab/CartPoleKeepLeft-v0", 4)
     with pytest.raises(ValueError, match="numpy, torch"):
         make_batched("CartPole-v1", 4, backend="jax")
     with pytest.raises(ValueError, match="num_envs"):
@@ -292,7 +292,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="dtype"):
         make_batched("CartPole-v1", 4, "torch", device="cpu", dtype="int32")
     assert has_batched("Acrobot-v1", "torch") and not has_batched("Acrobot-v1", "jax")
-    assert not has_batched("rewardlab/HopperJump-v0")
+    assert not has_batched("rewardlab/CartPoleKeepLeft-v0")
 
     for backend in BACKENDS:
         env = make_batched("CartPole-v1", 4, backend, device="cpu" if backend == "torch" else None)

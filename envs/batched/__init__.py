@@ -25,6 +25,7 @@ from envs.batched.classic import (
 )
 from envs.batched.core import BACKENDS, ArrayNamespace, BatchedEnv, resolve_device
 from envs.batched.grid import GRID_CLASSES, BatchedGrid
+from envs.batched.mujoco_behaviours import BEHAVIOUR_CLASSES
 from envs.batched.mujoco_core import BatchedMujocoEnv
 from envs.batched.mujoco_envs import MUJOCO_CLASSES
 
@@ -32,10 +33,10 @@ CLASSIC_TASKS: tuple[str, ...] = tuple(BATCHED_CLASSES)
 """Classic-control task ids with a batched implementation (:mod:`envs.batched.classic`)."""
 GRID_TASKS: tuple[str, ...] = tuple(GRID_CLASSES)
 """MiniGrid task ids with a batched implementation (:mod:`envs.batched.grid`)."""
-MUJOCO_TASKS: tuple[str, ...] = tuple(MUJOCO_CLASSES)
-"""MuJoCo v5 task ids with a batched implementation (:mod:`envs.batched.mujoco_envs`; numpy physics,
-the torch backend hands out tensors)."""
-_CLASSES: dict[str, type[BatchedEnv]] = {**BATCHED_CLASSES, **GRID_CLASSES, **MUJOCO_CLASSES}
+MUJOCO_TASKS: tuple[str, ...] = (*MUJOCO_CLASSES, *BEHAVIOUR_CLASSES)
+"""MuJoCo task ids with a batched implementation (:mod:`envs.batched.mujoco_envs`, the new-behaviour tasks:
+:mod:`envs.batched.mujoco_behaviours`; numpy physics, the torch backend hands out tensors)."""
+_CLASSES: dict[str, type[BatchedEnv]] = {**BATCHED_CLASSES, **GRID_CLASSES, **MUJOCO_CLASSES, **BEHAVIOUR_CLASSES}
 BATCHED_TASKS: tuple[str, ...] = tuple(_CLASSES)
 """Task ids with a batched implementation (in both backends)."""
 
