@@ -23,6 +23,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_train(args)
     if args.kind == "envs":
         return _bench_envs(args)
+    if args.kind == "worlds":
+        return _bench_worlds(args)
     if args.kind == "sandbox":  # llm_reward is reached by name: rewardlab does not import it
         cost = importlib.import_module("llm_reward.sandbox.bench").sandbox_cost(
             args.tasks if args.tasks != b_default_tasks else "MountainCar-v0",
@@ -83,6 +85,47 @@ def _bench_envs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_worlds(args: argparse.Namespace) -> int:
+    from rewardlab.bench_train import to_jsonable
+    from rewardlab.bench_worlds import worlds_bench
+
+    res = worlds_bench(rounds=args.rounds, device=args.device, log=err_console.print)
+    hw = res["hardware"]
+    where = f"{hw['cpu']}, {hw['cores']} cores" + (f", {hw['gpu']}" if "gpu" in hw else "")
+    g = res["grid"]
+    grid = Table(title=f"bench worlds: batched gridworld vs minigrid ({where})")
+    for c in ("world", "env-steps/s", "x minigrid SyncVectorEnv(16)", "x minigrid + lab wrappers"):
+        grid.add_column(c)
+    grid.add_row("minigrid SyncVectorEnv(16)", f"{g['minigrid']:,.0f}", "1", "")
+    grid.add_row("minigrid + lab wrappers (16)", f"{g['minigrid_lab']:,.0f}", "", "1")
+    for name, rate in g.items():
+        if "/" not in name and not name.startswith("minigrid"):
+            grid.add_row(f"batched {name} (4096)", f"{rate:,.0f}", f"{g[name + '/minigrid']:.0f}",
+                         f"{g[name + '/minigrid_lab']:.0f}")  # fmt: skip
+    console.print(grid)
+    mj = Table(title="bench worlds: batched MuJoCo vs gymnasium SyncVectorEnv(16) and EnvPool (env-steps/s, median)")
+    for c in ("task", "envs", "batched", "gym SyncVectorEnv(16)", "EnvPool", "x SyncVectorEnv", "x EnvPool"):
+        mj.add_column(c)
+    for r in res["mujoco_ratios"]:
+        mj.add_row(r["task"], str(r["num_envs"]), f"{r['batched']:,.0f}", f"{r['gym_sync_16']:,.0f}",
+                   "-" if r["envpool"] is None else f"{r['envpool']:,.0f}",
+                   f"{r['vs_gym_sync']:.2f}", "-" if r["vs_envpool"] is None else f"{r['vs_envpool']:.2f}")  # fmt: skip
+    console.print(mj)
+    tr = Table(title="bench worlds: native PPO training on the batched worlds (evaluation excluded)")
+    for c in ("task", "envs", "train env-steps/s", "raw batched env-steps/s", "fraction of raw"):
+        tr.add_column(c)
+    for t in res["training"]:
+        tr.add_row(t["task"], str(t["n_envs"]), f"{t['train_steps_per_s']:,.0f}", f"{t['raw_env_steps_per_s']:,.0f}",
+                   f"{t['fraction_of_raw']:.0%}")  # fmt: skip
+    console.print(tr)
+    if args.out:
+        from rewardlab.experiment.store import atomic_write_json
+
+        atomic_write_json(Path(args.out), to_jsonable(res))
+        console.print(f"written to {args.out}")
+    return 0
+
+
 def _bench_train(args: argparse.Namespace) -> int:
     from rewardlab.bench_train import to_jsonable, train_bench
 
@@ -132,7 +175,9 @@ def _bench_train(args: argparse.Namespace) -> int:
 
 
 def _bench_arguments(b: argparse.ArgumentParser) -> None:
-    b.add_argument("kind", nargs="?", default="wrapper", choices=["wrapper", "pool", "sandbox", "train", "envs"])
+    b.add_argument(
+        "kind", nargs="?", default="wrapper", choices=["wrapper", "pool", "sandbox", "train", "envs", "worlds"]
+    )
     b.add_argument("--agents", default="ppo,ppo-native", help="train: comma-separated agents, compared side by side")
     b.add_argument(
         "--agent-vec", action="append", metavar="AGENT=VEC", help="train: vector env per agent (gym, batched, torch)"
@@ -160,11 +205,15 @@ def _bench_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument("--n-envs", type=int, default=16)
     b.add_argument("--seconds", type=float, default=1.0, help="seconds per measurement")
     b.add_argument("--repeats", type=int, default=11, help="alternating raw/wrapped measurement pairs")
+    b.add_argument("--rounds", type=int, default=3, help="worlds: interleaved measurement rounds")
     b.add_argument("--out", default=None, help="also write the results as JSON here")
 
 
 COMMANDS = (
     Command(
-        "bench", "benchmarks: reward-wrapper overhead, local-pool speed-up, sandbox cost", _bench_arguments, cmd_bench
+        "bench",
+        "benchmarks: reward-wrapper overhead, local-pool speed-up, sandbox cost, training speed, batched worlds",
+        _bench_arguments,
+        cmd_bench,
     ),
 )
