@@ -50,39 +50,18 @@ means the correction); everything else at top level (example calls, prints, ``if
 ``async_code``, ``toplevel_code``, ``missing_entry``, ``bad_signature``.
 """
 
+from llm_reward.code import rules
 from llm_reward.code.checker import check_attribute, imported_modules, static_check
 from llm_reward.code.extract import CodeBlock, Extraction, extract_code, find_code_blocks
-from llm_reward.code.rules import (
-    ALLOWED_MODULES,
-    DENIED_SUBMODULES,
-    FORBIDDEN_BUILTINS,
-    FORBIDDEN_CALL_ATTRS,
-    FORBIDDEN_MODULE_ATTRS,
-    FORBIDDEN_MODULES,
-    FORBIDDEN_SUBMODULE_ATTRS,
-    MAX_SOURCE_CHARS,
-    Issue,
-    check_import,
-    is_dunder,
-)
+from llm_reward.code.rules import *  # noqa: F403  (the allow and deny tables, Issue, check_import, is_dunder)
 
 __all__ = [
-    "ALLOWED_MODULES",
-    "DENIED_SUBMODULES",
-    "FORBIDDEN_BUILTINS",
-    "FORBIDDEN_CALL_ATTRS",
-    "FORBIDDEN_MODULES",
-    "FORBIDDEN_MODULE_ATTRS",
-    "FORBIDDEN_SUBMODULE_ATTRS",
-    "MAX_SOURCE_CHARS",
     "CodeBlock",
     "Extraction",
-    "Issue",
     "check_attribute",
-    "check_import",
     "extract_code",
     "find_code_blocks",
     "imported_modules",
-    "is_dunder",
     "static_check",
 ]
+__all__ += rules.__all__  # the contract's tables and per-name checks, from llm_reward.code.rules

@@ -155,3 +155,18 @@ def check_import(name: str, allow_private: bool = False) -> str | None:
 _ALWAYS_FLAGGED = frozenset(
     {"exec", "eval", "compile", "__import__", "globals", "locals", "setattr", "delattr", "memoryview", "breakpoint"}
 )
+
+
+__all__ = [
+    "ALLOWED_MODULES",
+    "DENIED_SUBMODULES",
+    "FORBIDDEN_BUILTINS",
+    "FORBIDDEN_CALL_ATTRS",
+    "FORBIDDEN_MODULES",
+    "FORBIDDEN_MODULE_ATTRS",
+    "FORBIDDEN_SUBMODULE_ATTRS",
+    "MAX_SOURCE_CHARS",
+    "Issue",
+    "check_import",
+    "is_dunder",
+]
