@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-VEC_BACKENDS = ("gym", "batched", "torch")
+from rewardlab.wrappers import VEC_KINDS as VEC_BACKENDS
 
 
 def _cpu_model() -> str:

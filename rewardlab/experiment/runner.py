@@ -33,10 +33,11 @@ from rewardlab.experiment.reward_files import REWARD_STATE, load_reward_state, s
 from rewardlab.experiment.store import RunDir, RunExistsError, as_saved, pid_alive, runs_root
 from rewardlab.rewards.base import RewardSource
 from rewardlab.rewards.registry import resolve_reward
+from rewardlab.wrappers import VEC_KINDS, check_vec
 
 #: how a run's vector env is built: gymnasium's SyncVectorEnv, or the lab's array-batched envs
 #: (numpy, or torch on the agent's device) for the tasks that have them (``envs.batched``).
-VEC_BACKENDS = ("gym", "batched", "torch")
+VEC_BACKENDS = VEC_KINDS
 
 #: what agents save in a run directory (stable-baselines3: policy.zip + vecnormalize.pkl; native: ppo.pt, sac.pt)
 AGENT_FILES = ("agent.json", "policy.zip", "vecnormalize.pkl", "ppo.pt", "sac.pt", "replay.pt")
@@ -110,20 +111,6 @@ def prepare(cfg: RunConfig) -> tuple[Task, RewardSource, Any, int]:
     if steps <= 0:
         raise ValueError(f"--steps must be positive, got {steps}")
     return task_obj, source, spec, steps
-
-
-def check_vec(vec: str, task_id: str) -> None:
-    """A vector backend that exists, for a task that has it; never a silent fallback."""
-    if vec not in VEC_BACKENDS:
-        raise ValueError(f"unknown --vec {vec!r}; valid: {', '.join(VEC_BACKENDS)}")
-    if vec != "gym":
-        from envs.batched import BATCHED_TASKS
-
-        if task_id not in BATCHED_TASKS:
-            raise ValueError(
-                f"task {task_id} has no batched env (--vec {vec}); batched tasks: {', '.join(BATCHED_TASKS)}. "
-                "Use --vec gym."
-            )
 
 
 def run_config(
