@@ -253,6 +253,12 @@ CASES = [
         tiny={"--seconds": "0.05", "--repeats": "1", "--steps": "512"},
         out="per candidate",
     ),
+    Case(r"^rewardlab bench worlds", tier="slow", out="fraction of raw"),
+    Case(
+        r"^rewardlab compare minigrid-exploration",
+        tier="parse",
+        why="45 CPU-minutes; test_readme_compare_plans_as_written plans it as written, the my_grid cases run a grid",
+    ),
     Case(
         r"^rewardlab video runs/default/MountainCar-v0__hand__ppo__s0",
         needs=HAND_RUN,
