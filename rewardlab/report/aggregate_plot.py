@@ -48,6 +48,13 @@ def _interval_panel(ax: Axes, items: Sequence[_Interval], colors: Mapping[str, A
         ax.set_xlim(min(lo) - pad, max(hi) + pad)
 
 
+def _intervals(rows: Sequence[Mapping[str, Any]], stat: str, several: bool) -> list[_Interval]:
+    """One interval per row (a method): its ``stat`` with the interval ``stat + "_ci"``."""
+    return [
+        _Interval(method_label(r["reward"], r["agent"], several), r["reward"], r[stat], *r[f"{stat}_ci"]) for r in rows
+    ]
+
+
 def plot_aggregate(rep: ReportData) -> Figure:
     several = len({r["agent"] for r in rep.rows}) > 1
     colors = reward_colors(r.reward for r in rep.records)
@@ -57,31 +64,13 @@ def plot_aggregate(rep: ReportData) -> Figure:
         if not rows:
             continue
         label = f"final fitness [{rows[0]['fitness_unit']}]"
-        iq = [
-            _Interval(
-                method_label(r["reward"], r["agent"], several),
-                r["reward"],
-                r["final_fitness_iqm"],
-                *r["final_fitness_iqm_ci"],
-            )
-            for r in rows
-        ]
-        mn = [
-            _Interval(
-                method_label(r["reward"], r["agent"], several),
-                r["reward"],
-                r["final_fitness_mean"],
-                *r["final_fitness_mean_ci"],
-            )
-            for r in rows
-        ]
+        iq, mn = _intervals(rows, "final_fitness_iqm", several), _intervals(rows, "final_fitness_mean", several)
         panels.append((f"{task} ({seeds_text(r['n_seeds'] for r in rows)})", label, iq, mn))
     baseline, reference = rep.cross["baseline"], rep.cross["reference"]
     for agent in sorted({r["agent"] for r in rep.cross["normalized_score"]}):
         rows = [r for r in rep.cross["normalized_score"] if r["agent"] == agent]
         n_tasks = max(r["n_tasks"] for r in rows)
-        iq = [_Interval(method_label(r["reward"], agent, several), r["reward"], r["iqm"], *r["iqm_ci"]) for r in rows]
-        mn = [_Interval(method_label(r["reward"], agent, several), r["reward"], r["mean"], *r["mean_ci"]) for r in rows]
+        iq, mn = _intervals(rows, "iqm", several), _intervals(rows, "mean", several)
         title = f"normalised score over {n_tasks} task{'s' if n_tasks > 1 else ''}" + (f", {agent}" if several else "")
         xlabel = f"(fitness − {baseline}) / |{reference} − {baseline}|;  dotted: {baseline} = 0, {reference} = 1"
         panels.append((title, xlabel, iq, mn))
