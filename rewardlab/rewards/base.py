@@ -259,16 +259,24 @@ def _fmt(w: float, name: str) -> str:
     return name if w == 1.0 else f"{w:g}*{name}"
 
 
-class Scale(RewardSource):
-    """``c * r``; components are scaled too."""
+class SourceWrapper(RewardSource):
+    """A reward made from one inner ``source`` (scaled, clipped, normalised): it needs the state view when the
+    inner source does, and trains, saves and runs the rollout and episode hooks through it, its one child."""
 
-    def __init__(self, source: RewardSource, c: float) -> None:
-        self.source, self.c = source, float(c)
-        self.name = f"{self.c:g}*{source.name}"
+    def __init__(self, source: RewardSource, name: str) -> None:
+        self.source, self.name = source, name
         self.needs_state = source.needs_state
 
     def children(self) -> list[RewardSource]:
         return [self.source]
+
+
+class Scale(SourceWrapper):
+    """``c * r``; components are scaled too."""
+
+    def __init__(self, source: RewardSource, c: float) -> None:
+        self.c = float(c)
+        super().__init__(source, f"{self.c:g}*{source.name}")
 
     def compute(self, batch: TransitionBatch) -> RewardTerms:
         t = self.source.compute(batch)

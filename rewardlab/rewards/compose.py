@@ -17,6 +17,7 @@ from rewardlab.rewards.base import (
     RewardSource,
     RewardTerms,
     Scale,
+    SourceWrapper,
     TransitionBatch,
     WeightedSum,
     all_finite,
@@ -24,18 +25,14 @@ from rewardlab.rewards.base import (
 )
 
 
-class Clip(RewardSource):
+class Clip(SourceWrapper):
     """Clip the total to ``[low, high]``; components are reported unclipped."""
 
     def __init__(self, source: RewardSource, low: float, high: float) -> None:
         if low > high:
             raise ValueError(f"clip: low {low} > high {high}")
-        self.source, self.low, self.high = source, float(low), float(high)
-        self.name = f"clip({source.name},{low:g},{high:g})"
-        self.needs_state = source.needs_state
-
-    def children(self) -> list[RewardSource]:
-        return [self.source]
+        super().__init__(source, f"clip({source.name},{low:g},{high:g})")
+        self.low, self.high = float(low), float(high)
 
     def compute(self, batch: TransitionBatch) -> RewardTerms:
         t = self.source.compute(batch)
@@ -43,7 +40,7 @@ class Clip(RewardSource):
         return RewardTerms(total, t.components)
 
 
-class RunningNorm(RewardSource):
+class RunningNorm(SourceWrapper):
     """Running normalisation of a reward with explicit modes.
 
     * ``mode="return"`` (as SB3's VecNormalize): divide by the running std of the
@@ -65,14 +62,10 @@ class RunningNorm(RewardSource):
     ) -> None:
         if mode not in ("return", "reward"):
             raise ValueError(f"norm mode must be 'return' or 'reward', got {mode!r}")
-        self.source, self.mode, self.gamma, self.clip, self.eps = source, mode, gamma, clip, eps
-        self.name = f"norm({source.name},{mode})"
-        self.needs_state = source.needs_state
+        super().__init__(source, f"norm({source.name},{mode})")
+        self.mode, self.gamma, self.clip, self.eps = mode, gamma, clip, eps
         self.mean, self.var, self.count = 0.0, 1.0, 1e-4
         self._ret: np.ndarray | None = None
-
-    def children(self) -> list[RewardSource]:
-        return [self.source]
 
     def _update(self, x: np.ndarray) -> None:
         # Chan et al. parallel variance update over a batch.
