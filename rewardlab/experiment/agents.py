@@ -181,26 +181,13 @@ def load_agent(
 
 
 def check_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when present else ``cpu``; a device that does not exist -> :class:`AgentError`."""
-    import torch
+    """``auto`` -> ``cuda`` when present else ``cpu``; a device that does not exist -> :class:`AgentError`.
 
-    d = str(device).strip().lower()
-    if d == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+    The one device rule of the lab (:func:`envs.batched.resolve_device`, which the batched envs use too),
+    with the agent's error type."""
+    from envs.batched import resolve_device
+
     try:
-        dev = torch.device(d)
-    except (RuntimeError, TypeError) as e:
-        raise AgentError(f"unknown device {device!r}: {e}. Use auto, cpu, cuda or cuda:N.") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise AgentError(
-                f"device {device!r} asked for, but this machine has no CUDA device (torch {torch.__version__})"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise AgentError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
-    elif dev.type == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise AgentError(f"device {device!r} asked for, but MPS is not available here")
-    elif dev.type != "cpu":
-        raise AgentError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
-    return str(dev)
+        return str(resolve_device(str(device).strip().lower()))
+    except ValueError as e:
+        raise AgentError(f"{e}. Use auto, cpu, cuda or cuda:N.") from None

@@ -2,8 +2,7 @@
 
 Each class is :class:`~envs.batched.grid.env.BatchedGrid` with minigrid's geometry, view
 setting and step limit for the task, its level generator, and the info fields the lab's task
-declares (:mod:`envs.minigrid_tasks`; KeyCorridorS3R2 and MultiRoom-N4-S5, not lab tasks, report
-the fields of their S3R1 / N2-S4 siblings).
+declares (:mod:`envs.minigrid_tasks`).
 """
 
 from __future__ import annotations
@@ -94,6 +93,7 @@ class BatchedMultiRoomN4S5(BatchedMultiRoomN2S4):
 
     task_id = "MiniGrid-MultiRoom-N4-S5-v0"
     default_max_episode_steps = 120
+    info_keys: ClassVar[tuple[str, ...]] = BASE_INFO_KEYS  # five doors: the lab's task names none of them
 
     @classmethod
     def level_generator(cls) -> Generator:
