@@ -210,14 +210,21 @@ def make_simulator(
     no ``post_constraint``), else :class:`DataSim`.
 
     :param num_threads: default: the CPUs this process may use.
-    :param kind: ``"auto"``, ``"batch"`` or ``"data"``.
+    :param kind: ``"auto"``, ``"batch"``, ``"data"``, or ``"warp"`` / ``"warp:<device>"`` (e.g.
+        ``"warp:cpu"``): :class:`envs.batched.mujoco_warp_sim.WarpSim`, MuJoCo Warp (the optional
+        ``warp`` extra; float32, not bit-identical to gymnasium: see that module).
     :raises ValueError: ``kind="batch"`` where a batch cannot reproduce gymnasium or is missing.
+    :raises ImportError: ``kind="warp"`` without ``mujoco_warp``.
     """
     threads = default_threads() if num_threads is None else int(num_threads)
     if threads < 1:
         raise ValueError(f"num_threads must be positive, got {num_threads!r}")
+    if kind == "warp" or kind.startswith("warp:"):
+        from envs.batched.mujoco_warp_sim import WarpSim
+
+        return WarpSim(model, num_envs, fields, post_constraint, device=kind[5:] or None)
     if kind not in ("auto", "batch", "data"):
-        raise ValueError(f"unknown simulator kind {kind!r}; valid: auto, batch, data")
+        raise ValueError(f"unknown simulator kind {kind!r}; valid: auto, batch, data, warp, warp:<device>")
     batch_ok = has_batch() and not post_constraint
     if kind == "batch" and not batch_ok:
         why = "it needs mj_rnePostConstraint after each step" if post_constraint else "mujoco.batch needs MuJoCo 4.0"
