@@ -198,8 +198,11 @@ def test_ordinary_user_candidate_cannot_read_parent_env_write_home_or_connect() 
             os.chown(home / "notes.txt", user.pw_uid, user.pw_gid)
             os.chmod(work, 0o755)
             kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-            probe = subprocess.run([sys.executable, "-c", "import llm_reward.sandbox"], env=env, cwd=work,
-                                   capture_output=True, text=True, **kwargs)  # fmt: skip
+            try:
+                probe = subprocess.run([sys.executable, "-c", "import llm_reward.sandbox"], env=env, cwd=work,
+                                       capture_output=True, text=True, **kwargs)  # fmt: skip
+            except PermissionError as e:  # exec refused: a directory above the interpreter is closed to the user
+                _skip(f"the interpreter is not reachable for {USER} (.ci/run opens the path): {e}")
             if probe.returncode != 0:
                 _skip(f"the interpreter is not reachable for {USER}: {probe.stderr.strip()[-300:]}")
         before = sorted(p.name for p in home.iterdir())
