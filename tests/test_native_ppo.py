@@ -307,3 +307,35 @@ def test_annealed_learning_rate_continues_over_a_resume(tmp_path, monkeypatch):
     np.testing.assert_allclose(lrs, whole[4:], rtol=1e-12)
     assert whole[0] == pytest.approx(1e-3) and whole[-1] < 2e-4
     venv.close(), venv2.close()
+
+
+def test_cnn_encoder_reads_the_minigrid_view_and_round_trips(tmp_path):
+    """encoder=cnn:7x7x3: each head reads the first 147 features as MiniGrid's [x, y, channel] view through its own
+    CNN; the 4 heading features join after it. It learns, saves and loads to the same actions."""
+    from agents.native.ppo.networks import ImageEncoder
+
+    task = get_task("MiniGrid-DoorKey-5x5-v0")
+    src = resolve_reward("hand", task)
+    _, _, venv, agent = _build(task.id, ["n_envs=8", "n_steps=16", "encoder=cnn:7x7x3"], src, vec="batched")
+    enc = agent.net.actor[0]
+    assert isinstance(enc, ImageEncoder) and isinstance(agent.net.critic[0], ImageEncoder)
+    assert enc is not agent.net.critic[0] and enc.out_dim == 64 + venv.single_observation_space.shape[0] - 147
+    x = torch.zeros(2, venv.single_observation_space.shape[0])
+    x[1, (3 * 7 + 5) * 3 + 2] = 1.0  # cell x=3, y=5, channel 2 (state) of the flattened (7, 7, 3) view
+    image = x[:, :147].reshape(-1, 7, 7, 3).permute(0, 3, 1, 2)
+    assert image[1, 2, 3, 5] == 1.0 and image.sum() == 1.0
+    assert torch.equal(enc(x)[:, :64], enc.conv(image))  # the encoder reads that layout
+    tail = torch.randn(2, x.shape[1] - 147)
+    out = enc(torch.cat([x[:, :147], tail], 1))
+    assert torch.equal(out[:, 64:], tail)  # the heading passes through untouched
+    agent.learn(venv, 8 * 16 * 2, TrainHooks(src, seed=0, state_view=task.transition_view))
+    agent.save(tmp_path / "ck")
+    again = BACKEND.load(tmp_path / "ck", None, venv.single_observation_space, venv.single_action_space, "cpu")
+    obs, _ = venv.reset(seed=3)
+    np.testing.assert_array_equal(again.act(obs), agent.act(obs))
+    venv.close()
+    for bad in ("cnn:7x7", "conv:7x7x3", "cnn:0x7x3"):
+        with pytest.raises(AgentError, match="encoder = mlp or cnn:WxHxC"):
+            resolve_agent("ppo-native", task, [f"encoder={bad}"])
+    with pytest.raises(AgentError, match="needs 300 features"):
+        _build(task.id, ["n_envs=2", "encoder=cnn:10x10x3"], vec="batched")

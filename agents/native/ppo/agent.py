@@ -19,7 +19,7 @@ from gymnasium.vector import AutoresetMode
 
 from agents.native.base import NativeAgent
 from agents.native.ppo.advantages import gae, scale_rewards
-from agents.native.ppo.config import PPOConfig
+from agents.native.ppo.config import PPOConfig, image_shape
 from agents.native.ppo.networks import ActorCritic
 from agents.native.ppo.update import ppo_update
 from agents.native.running import RunningMeanStd
@@ -52,7 +52,11 @@ class PPOAgent(NativeAgent):
         self.act_shape = () if self.discrete else tuple(action_space.shape)
         n_out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
         dev = self.device
-        self.net = ActorCritic(self.obs_dim, n_out, tuple(spec.hidden), self.discrete, spec.log_std_init).to(dev)
+        try:
+            self.net = ActorCritic(self.obs_dim, n_out, tuple(spec.hidden), self.discrete, spec.log_std_init,
+                                   image_shape(spec.encoder)).to(dev)  # fmt: skip
+        except ValueError as e:
+            raise AgentError(f"ppo-native: {e}") from None
         self.opt = torch.optim.Adam(self.net.parameters(), lr=spec.learning_rate, eps=1e-5, fused=True)
         if not self.discrete:
             self.low = torch.as_tensor(action_space.low, dtype=torch.float32, device=dev).reshape(-1)

@@ -47,6 +47,10 @@ class PPOConfig(NativeConfig):
     norm_adv: bool = True  # normalise advantages per minibatch
     target_kl: float | None = None  # stop the epochs early when the approximate KL exceeds it
     hidden: tuple[int, ...] = (64, 64)  # hidden layer widths of actor and critic (tanh)
+    # "mlp": the MLPs read the flat observation. "cnn:WxHxC": its first W*H*C features are an image laid out
+    # [x, y, channel] (MiniGrid's egocentric view: "cnn:7x7x3"), read by a small CNN before the MLP; the rest
+    # of the observation joins after the CNN
+    encoder: str = "mlp"
     log_std_init: float = 0.0  # Box actions: initial log-std of the Gaussian
     norm_obs: bool = False  # running mean/var observation normalisation
     clip_obs: float = 10.0
@@ -54,6 +58,26 @@ class PPOConfig(NativeConfig):
     clip_reward: float = 10.0
     log_interval: int = 10_000  # transitions between training scalars in TensorBoard
     overrides: dict[str, Any] = field(default_factory=dict)  # the key=value overrides applied
+
+
+def image_shape(encoder: str) -> tuple[int, int, int] | None:
+    """``cnn:WxHxC`` -> ``(W, H, C)``; ``mlp`` -> None. :raises ValueError: anything else."""
+    if encoder == "mlp":
+        return None
+    kind, _, dims = encoder.partition(":")
+    parts = dims.split("x")
+    if kind != "cnn" or len(parts) != 3 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise ValueError(f"encoder must be mlp or cnn:WxHxC (e.g. cnn:7x7x3), got {encoder!r}")
+    w, h, c = (int(p) for p in parts)
+    return w, h, c
+
+
+def valid_encoder(encoder: str) -> bool:
+    try:
+        image_shape(encoder)
+    except ValueError:
+        return False
+    return True
 
 
 # Fields a preset or override may set (the rest is bookkeeping).
@@ -74,6 +98,7 @@ def _check(cfg: PPOConfig) -> PPOConfig:
         "target_kl > 0 (or none)": cfg.target_kl is not None and not cfg.target_kl > 0,
         "clip_obs, clip_reward > 0": not (cfg.clip_obs > 0 and cfg.clip_reward > 0),
         "n_timesteps >= 1 (or null)": cfg.n_timesteps is not None and cfg.n_timesteps < 1,
+        "encoder = mlp or cnn:WxHxC (e.g. cnn:7x7x3)": not valid_encoder(cfg.encoder),
     }
     return check_needs("ppo-native", cfg, broken)
 

@@ -1,4 +1,5 @@
-"""``ppo-native``'s policy: separate tanh actor and critic MLPs, orthogonal init (CleanRL's ``layer_init``)."""
+"""``ppo-native``'s policy: separate tanh actor and critic MLPs, orthogonal init (CleanRL's ``layer_init``),
+optionally each behind its own small CNN over an image part of the observation (:class:`ImageEncoder`)."""
 
 from __future__ import annotations
 
@@ -24,18 +25,65 @@ def mlp(d_in: int, hidden: tuple[int, ...], d_out: int, out_std: float) -> nn.Se
     return nn.Sequential(*layers)
 
 
+class ImageEncoder(nn.Module):
+    """The first ``W*H*C`` features of a flat observation as an image laid out ``[x, y, channel]`` (how the lab's
+    MiniGrid tasks flatten the egocentric view), through the MiniGrid PPO network of rl-starter-files: 2x2 conv to
+    16 channels, 2x2 max-pool, 2x2 conv to 32, 2x2 conv to 64, ReLU after each conv; the remaining features are
+    appended to the CNN's output unchanged."""
+
+    def __init__(self, shape: tuple[int, int, int], obs_dim: int) -> None:
+        super().__init__()
+        w, h, c = shape
+        if w * h * c > obs_dim:
+            raise ValueError(f"encoder image {w}x{h}x{c} needs {w * h * c} features, the observation has {obs_dim}")
+        if min(w, h) < 5:
+            raise ValueError(f"encoder image {w}x{h}x{c}: the CNN needs at least 5x5")
+        self.shape, self.n_image = shape, w * h * c
+        self.conv = nn.Sequential(
+            nn.Conv2d(c, 16, 2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 2), nn.ReLU(),
+            nn.Conv2d(32, 64, 2), nn.ReLU(),
+            nn.Flatten(),
+        )  # fmt: skip
+        with torch.no_grad():
+            n_conv = self.conv(torch.zeros(1, c, w, h)).shape[1]
+        self.out_dim = n_conv + obs_dim - self.n_image
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        w, h, c = self.shape
+        image = obs[:, : self.n_image].reshape(-1, w, h, c).permute(0, 3, 1, 2)
+        return torch.cat([self.conv(image), obs[:, self.n_image :]], dim=-1)
+
+
+def head(obs_dim: int, hidden: tuple[int, ...], d_out: int, out_std: float, image: tuple[int, int, int] | None):
+    """An MLP over the observation, behind an :class:`ImageEncoder` when ``image`` is given."""
+    if image is None:
+        return mlp(obs_dim, hidden, d_out, out_std)
+    enc = ImageEncoder(image, obs_dim)
+    return nn.Sequential(enc, mlp(enc.out_dim, hidden, d_out, out_std))
+
+
 class ActorCritic(nn.Module):
-    """Separate actor and critic MLPs over flat (normalised) observations ``(B, obs_dim)``.
+    """Separate actor and critic MLPs over flat (normalised) observations ``(B, obs_dim)``, each behind its own
+    :class:`ImageEncoder` when ``image`` (``W, H, C``) is given.
 
     Discrete: ``actor(obs)`` are logits ``(B, n_actions)``. Box: the Gaussian mean ``(B, act_dim)``, with
     ``log_std`` a state-independent parameter ``(act_dim,)``.
     """
 
-    def __init__(self, obs_dim: int, n_out: int, hidden: tuple[int, ...], discrete: bool, log_std_init: float):
+    def __init__(
+        self,
+        obs_dim: int,
+        n_out: int,
+        hidden: tuple[int, ...],
+        discrete: bool,
+        log_std_init: float,
+        image: tuple[int, int, int] | None = None,
+    ):
         super().__init__()
         self.discrete = discrete
-        self.actor = mlp(obs_dim, hidden, n_out, out_std=0.01)
-        self.critic = mlp(obs_dim, hidden, 1, out_std=1.0)
+        self.actor = head(obs_dim, hidden, n_out, 0.01, image)
+        self.critic = head(obs_dim, hidden, 1, 1.0, image)
         self.log_std = nn.Parameter(torch.full((n_out,), float(log_std_init))) if not discrete else None
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
