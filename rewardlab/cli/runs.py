@@ -38,6 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         device=args.device,
         vec=args.vec,
+        simulator=args.simulator,
     )
     res = run_config(cfg, runs_dir=args.runs_dir, progress=not args.no_progress, overwrite=args.overwrite)
     if res.status == "interrupted":
@@ -200,6 +201,12 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
         default="gym",
         choices=["gym", "batched", "torch"],
         help="vector env: gym (SyncVectorEnv), batched (the lab's numpy batched env) or torch (on --device)",
+    )
+    run.add_argument(
+        "--simulator",
+        default="auto",
+        help="physics of a batched MuJoCo env: auto (bit-identical to gymnasium), batch, data, warp, warp:cuda:0 "
+        "(MuJoCo Warp: the optional warp extra; docs/mujoco_warp.md)",
     )
     run.add_argument("--steps", type=int, default=None, help="env steps (default: the task's budget for the agent)")
     run.add_argument("--seed", type=int, default=0)

@@ -38,6 +38,10 @@ class RunConfig:
     :param spec_hash: hash of the experiment spec this run belongs to (set by experiment grids).
     :param vec: ``gym`` (SyncVectorEnv), ``batched`` (the lab's numpy batched env) or ``torch``
         (torch batched env on ``device``); the batched ones exist for the tasks in ``envs.batched.BATCHED_TASKS``.
+    :param simulator: the physics of a batched MuJoCo env (``vec`` batched or torch): ``auto`` (``mujoco.batch``,
+        or one ``MjData`` per thread where the task needs it: bit-identical to gymnasium), ``batch``, ``data``, or
+        ``warp`` / ``warp:<device>`` (MuJoCo Warp, the optional ``warp`` extra: float32 and its own solver, not
+        bit-identical; docs/mujoco_warp.md).
     """
 
     task: str
@@ -56,6 +60,7 @@ class RunConfig:
     torch_threads: int = 1
     spec_hash: str | None = None
     vec: str = "gym"
+    simulator: str = "auto"
 
     def default_run_id(self) -> str:
         reward = "".join(c if c.isalnum() or c in "._+-" else "_" for c in Path(self.reward).name)
@@ -89,7 +94,7 @@ def resolved_config(cfg: RunConfig, spec: Any, steps: int, source: RewardSource)
 
 
 #: what must agree for an unfinished run to be resumed
-IDENTITY = ("task", "reward", "agent", "seed", "steps", "hp", "vec", "reward_settings")
+IDENTITY = ("task", "reward", "agent", "seed", "steps", "hp", "vec", "simulator", "reward_settings")
 
 
 def identity(d: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +108,7 @@ def identity(d: dict[str, Any]) -> dict[str, Any]:
         "steps": d["steps"],
         "hp": list(c.get("hp", [])),
         "vec": c.get("vec", "gym"),
+        "simulator": c.get("simulator", "auto"),
         # None: a config.json written before reward settings were recorded (nothing to compare)
         "reward_settings": d.get("reward", {}).get("settings"),
     }

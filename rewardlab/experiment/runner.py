@@ -33,7 +33,7 @@ from rewardlab.experiment.reward_files import REWARD_STATE, load_reward_state, s
 from rewardlab.experiment.store import RunDir, RunExistsError, as_saved, pid_alive, runs_root
 from rewardlab.rewards.base import RewardSource
 from rewardlab.rewards.registry import resolve_reward
-from rewardlab.wrappers import VEC_KINDS, check_vec
+from rewardlab.wrappers import VEC_KINDS, check_simulator, check_vec
 
 #: how a run's vector env is built: gymnasium's SyncVectorEnv, or the lab's array-batched envs
 #: (numpy, or torch on the agent's device) for the tasks that have them (``envs.batched``).
@@ -100,6 +100,7 @@ def prepare(cfg: RunConfig) -> tuple[Task, RewardSource, Any, int]:
     task_obj = get_task(cfg.task)
     cfg.task = task_obj.id
     check_vec(cfg.vec, task_obj.id)
+    check_simulator(cfg.simulator, task_obj.id, cfg.vec)
     check_device(cfg.device)
     source = resolve_reward(cfg.reward, task_obj)
     env = task_obj.make_env()
@@ -197,6 +198,8 @@ def _train(
     device = check_device(cfg.device)
     backend = get_backend(cfg.agent)
     venv_kwargs: dict[str, Any] = {} if cfg.vec == "gym" else {"vec": cfg.vec, "device": device}
+    if cfg.simulator != "auto":
+        venv_kwargs["simulator"] = cfg.simulator
     venv = make_vector_env(task, spec.n_envs, source, **venv_kwargs)
     accountant = venv.accountant
     obs_space, act_space = venv.single_observation_space, venv.single_action_space

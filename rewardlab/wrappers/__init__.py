@@ -15,7 +15,7 @@ from rewardlab.wrappers.vector import RewardEnvWrapper, RewardVectorWrapper
 #: the vector backends :func:`make_vector_env` builds
 VEC_KINDS = ("gym", "batched", "torch")
 #: keyword arguments the batched envs take beside the task (gymnasium's ``make`` kwargs do not apply)
-BATCHED_KWARGS = ("max_episode_steps", "dtype")
+BATCHED_KWARGS = ("max_episode_steps", "dtype", "simulator")
 
 
 def check_vec(vec: str, task: Task | str) -> None:
@@ -39,6 +39,32 @@ def check_vec(vec: str, task: Task | str) -> None:
             f"task {task_id} has no batched env (vec={vec!r}); tasks with one: {', '.join(BATCHED_TASKS)}. "
             "Use vec='gym' for this task."
         )
+
+
+SIMULATORS = ("auto", "batch", "data", "warp", "warp:<device>")
+
+
+def check_simulator(simulator: str, task: Task | str, vec: str) -> None:
+    """Raise :class:`ValueError` unless ``simulator`` (a batched MuJoCo env's physics) fits ``task`` and ``vec``:
+    ``auto`` fits everything; the others need ``vec`` batched or torch and a batched MuJoCo task, and ``warp``
+    needs the optional ``mujoco_warp`` package."""
+    if simulator == "auto":
+        return
+    if simulator not in SIMULATORS[:-1] and not simulator.startswith("warp:"):
+        raise ValueError(f"unknown simulator {simulator!r}; valid: {', '.join(SIMULATORS)}")
+    from envs.batched import MUJOCO_TASKS
+
+    task_id = task if isinstance(task, str) else task.id
+    if vec == "gym" or task_id not in MUJOCO_TASKS:
+        raise ValueError(
+            f"simulator={simulator!r} is for the batched MuJoCo envs (vec batched or torch; tasks "
+            f"{', '.join(MUJOCO_TASKS)}); got task {task_id} with vec={vec!r}"
+        )
+    if simulator.startswith("warp"):
+        import importlib.util
+
+        if importlib.util.find_spec("mujoco_warp") is None:
+            raise ValueError(f"simulator={simulator!r} needs MuJoCo Warp: pip install -e '.[warp]'")
 
 
 @overload
@@ -87,7 +113,8 @@ def make_vector_env(
     :param device: torch device of the ``torch`` env; ignored by ``gym`` and ``batched`` (numpy on
         the CPU, whatever device the agent uses).
     :param env_kwargs: ``gym``: passed to ``task.make_env``; batched: only ``max_episode_steps``
-        (default: the task's) and, for ``torch``, ``dtype``.
+        (default: the task's), for ``torch`` ``dtype``, and for the MuJoCo tasks ``simulator``
+        (``envs.batched.mujoco_sim.make_simulator``'s kinds, e.g. ``"warp"``).
     :raises ValueError: an unknown ``vec``, a task without a batched env, an autoreset mode other
         than ``SAME_STEP`` for a batched env, or env kwargs a batched env does not take.
     """
@@ -108,6 +135,9 @@ def make_vector_env(
                 f"vec={vec!r} does not take env kwargs {bad}; batched envs take {', '.join(BATCHED_KWARGS)}"
             )
         kw = dict(env_kwargs)
+        check_simulator(kw.get("simulator", "auto"), task, vec)
+        if kw.get("simulator", "auto") == "auto":
+            kw.pop("simulator", None)
         if "max_episode_steps" not in kw and task.max_episode_steps is not None:
             kw["max_episode_steps"] = task.max_episode_steps
         if vec == "batched":
@@ -123,12 +153,14 @@ def make_vector_env(
 
 __all__ = [
     "BATCHED_KWARGS",
+    "SIMULATORS",
     "VEC_KINDS",
     "EpisodeRecord",
     "RewardAccountant",
     "RewardEnvWrapper",
     "RewardVectorWrapper",
     "TorchRewardAccountant",
+    "check_simulator",
     "check_vec",
     "make_vector_env",
 ]
