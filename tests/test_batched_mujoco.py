@@ -272,14 +272,15 @@ def _vm_kib() -> int:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_a_large_ant_batch_keeps_memory_per_thread_and_the_process_can_fork():
-    """Thousands of Ant copies (the DataSim path) hold one MjData per thread, not one per copy: 3000 MjData
-    arenas made one 44 GB mapping, and every fork of the process (a subprocess, a sandbox worker) then failed
-    with ENOMEM on this 24 GB machine."""
+@pytest.mark.parametrize("task_id", ["Ant-v5", "Hopper-v5"])  # DataSim, BatchSim
+def test_a_large_batch_keeps_memory_per_thread_and_the_process_can_fork(task_id: str):
+    """Thousands of copies hold no MjData each: DataSim (the Ant) keeps one per thread, BatchSim state rows.
+    3000 Ant MjData arenas made one 44 GB mapping, and every fork of the process (a subprocess, a sandbox
+    worker) then failed with ENOMEM on this 24 GB machine."""
     before = _vm_kib()
-    env = make_batched("Ant-v5", 3000)
+    env = make_batched(task_id, 3000)
     env.reset(seed=0)
-    env.step(np.zeros((3000, 8)))
+    env.step(np.zeros((3000, env.single_action_space.shape[0])))
     grown_gib = (_vm_kib() - before) / 2**20
     assert grown_gib < 2, f"the batch took {grown_gib:.1f} GiB of address space"
     subprocess.run([sys.executable, "-c", "pass"], check=True)
