@@ -19,24 +19,18 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from _mujoco_pairs import first_episodes, paired_lab_envs, state_of
 
 import envs  # noqa: F401  (registers the lab's tasks)
 from envs.batched import BATCHED_TASKS, MUJOCO_TASKS, has_batched, make_batched
 from envs.batched.mujoco_behaviours import BEHAVIOUR_CLASSES
 from envs.registry import get_task
-from rewardlab.rewards.registry import resolve_reward
-from rewardlab.wrappers import make_vector_env
 
 BACKFLIP, JUMP, CIRCLE = "rewardlab/HalfCheetahBackflip-v0", "rewardlab/HopperJump-v0", "rewardlab/AntCircle-v0"
 # task -> (vector steps, time limit): two truncations per env in each run
 RUNS: dict[str, tuple[int, int]] = {BACKFLIP: (130, 60), JUMP: (130, 60), CIRCLE: (90, 40)}
 FALLS = {JUMP, CIRCLE}  # leave v5's healthy range (v5 would terminate them) in every run
 N = 3
-
-
-def _state(env: gym.Env) -> tuple[np.ndarray, np.ndarray]:
-    u: Any = env.unwrapped
-    return u.data.qpos.copy(), u.data.qvel.copy()
 
 
 def test_registration_and_spaces():
@@ -64,13 +58,13 @@ def test_steps_match_the_gymnasium_behaviour_env(task_id: str, seed: int):
     gyms = [gym.make(task_id, max_episode_steps=limit) for _ in range(N)]
     resets = [g.reset(seed=1000 * seed + i) for i, g in enumerate(gyms)]
     if task_id == CIRCLE:  # env 0 starts 0.6 m up, above v5's 0.2..1.0 m band, and drops through it
-        qpos, qvel = _state(gyms[0])
+        qpos, qvel = state_of(gyms[0])
         qpos[2] += 0.6
         lifted: Any = gyms[0].unwrapped
         lifted.set_state(qpos, qvel)
         resets[0] = (lifted._get_obs(), resets[0][1])
     env = make_batched(task_id, N, max_episode_steps=limit)
-    qpos, qvel = zip(*(_state(g) for g in gyms), strict=True)
+    qpos, qvel = zip(*(state_of(g) for g in gyms), strict=True)
     obs, info = env.reset(options={"qpos": np.stack(qpos), "qvel": np.stack(qvel)})
     np.testing.assert_array_equal(obs, np.stack([o for o, _ in resets]))
     assert set(info) == set(resets[0][1])
@@ -102,7 +96,7 @@ def test_steps_match_the_gymnasium_behaviour_env(task_id: str, seed: int):
                 truncations += 1
                 assert t + 1 in (limit, 2 * limit), where
                 o, gi = g.reset()
-                rows_obs = env.load_state(*_state(g), rows=[i], elapsed_steps=0)
+                rows_obs = env.load_state(*state_of(g), rows=[i], elapsed_steps=0)
                 np.testing.assert_array_equal(rows_obs[i], o, err_msg=where)
             else:
                 np.testing.assert_array_equal(obs[i], o, err_msg=where)
@@ -136,14 +130,8 @@ def test_torch_backend_gives_the_numpy_values():
     ("task_id", "reward"), [(BACKFLIP, "hand"), (JUMP, "hand"), (JUMP, "sparse"), (CIRCLE, "hand")]
 )
 def test_lab_fitness_and_rewards_match_the_gym_vector_env(task_id: str, reward: str):
-    task = get_task(task_id)
     limit, n = 40, 4
-    ref = make_vector_env(task, n, resolve_reward(reward, task), vec="gym", max_episode_steps=limit)
-    bat = make_vector_env(task, n, resolve_reward(reward, task), vec="batched", max_episode_steps=limit)
-    ref.reset(seed=5)
-    subs: Any = ref.unwrapped
-    qpos, qvel = zip(*(_state(g) for g in subs.envs), strict=True)
-    bat.reset(options={"qpos": np.stack(qpos), "qvel": np.stack(qvel)})
+    ref, bat = paired_lab_envs(task_id, reward, n, limit)
     rng = np.random.default_rng(0)
     space = bat.single_action_space
     for _ in range(limit):
@@ -154,11 +142,7 @@ def test_lab_fitness_and_rewards_match_the_gym_vector_env(task_id: str, reward: 
         np.testing.assert_array_equal(te_bat, te_ref)
         np.testing.assert_array_equal(tr_bat, tr_ref)
     assert tr_ref.all() and not te_ref.any()
-    first: dict[str, dict[int, Any]] = {"ref": {}, "bat": {}}
-    for name, venv in (("ref", ref), ("bat", bat)):
-        for rec in venv.accountant.episodes:
-            for j, i in enumerate(rec.env_index):
-                first[name].setdefault(int(i), (rec, j))
+    first = {"ref": first_episodes(ref), "bat": first_episodes(bat)}
     assert set(first["ref"]) == set(first["bat"]) == set(range(n))
     for i in range(n):
         (rr, jr), (rb, jb) = first["ref"][i], first["bat"][i]

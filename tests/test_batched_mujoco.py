@@ -26,13 +26,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from _mujoco_pairs import first_episodes, paired_lab_envs, state_of
 
 import envs  # noqa: F401  (registers the lab's tasks)
 from envs.batched import BATCHED_TASKS, MUJOCO_TASKS, has_batched, make_batched
 from envs.batched.mujoco_envs import MUJOCO_CLASSES
 from envs.registry import get_task
-from rewardlab.rewards.registry import resolve_reward
-from rewardlab.wrappers import make_vector_env
 
 # task -> (vector steps, time limit); limits below gymnasium's make truncations happen in a short test
 RUNS: dict[str, tuple[int, int]] = {
@@ -50,11 +49,6 @@ N = 3
 
 def _gym_envs(task_id: str, limit: int) -> list[gym.Env]:
     return [gym.make(task_id, max_episode_steps=limit) for _ in range(N)]
-
-
-def _state(env: gym.Env) -> tuple[np.ndarray, np.ndarray]:
-    u: Any = env.unwrapped
-    return u.data.qpos.copy(), u.data.qvel.copy()
 
 
 def test_registration_spaces_and_info_keys():
@@ -82,7 +76,7 @@ def test_steps_match_gymnasium(task_id: str, seed: int):
     gyms = _gym_envs(task_id, limit)
     resets = [g.reset(seed=1000 * seed + i) for i, g in enumerate(gyms)]
     env = make_batched(task_id, N, max_episode_steps=limit)
-    qpos, qvel = zip(*(_state(g) for g in gyms), strict=True)
+    qpos, qvel = zip(*(state_of(g) for g in gyms), strict=True)
     obs, info = env.reset(options={"qpos": np.stack(qpos), "qvel": np.stack(qvel)})
     np.testing.assert_array_equal(obs, np.stack([o for o, _ in resets]))
     assert set(info) == set(resets[0][1])
@@ -110,7 +104,7 @@ def test_steps_match_gymnasium(task_id: str, seed: int):
                 events["terminated"] += te
                 events["truncated"] += tr
                 o, gi = g.reset()
-                rows_obs = env.load_state(*_state(g), rows=[i], elapsed_steps=0)
+                rows_obs = env.load_state(*state_of(g), rows=[i], elapsed_steps=0)
                 np.testing.assert_array_equal(rows_obs[i], o, err_msg=where)
                 for k in gi:  # the row's reset fields: of the batched env's own draw
                     assert np.isfinite(info[k][i]), where
@@ -182,14 +176,8 @@ def _check_uniform(x: np.ndarray, s: float, n: int) -> None:
     ("task_id", "reward"), [("Hopper-v5", "sparse"), ("HalfCheetah-v5", "hand"), ("Ant-v5", "hand")]
 )
 def test_lab_fitness_and_rewards_match_the_gym_vector_env(task_id: str, reward: str):
-    task = get_task(task_id)
     limit, n = 40, 4
-    ref = make_vector_env(task, n, resolve_reward(reward, task), vec="gym", max_episode_steps=limit)
-    bat = make_vector_env(task, n, resolve_reward(reward, task), vec="batched", max_episode_steps=limit)
-    ref.reset(seed=5)
-    subs: Any = ref.unwrapped
-    qpos, qvel = zip(*(_state(g) for g in subs.envs), strict=True)
-    bat.reset(options={"qpos": np.stack(qpos), "qvel": np.stack(qvel)})
+    ref, bat = paired_lab_envs(task_id, reward, n, limit)
     rng = np.random.default_rng(0)
     space = bat.single_action_space
     finished = np.zeros(n, dtype=bool)
@@ -202,11 +190,7 @@ def test_lab_fitness_and_rewards_match_the_gym_vector_env(task_id: str, reward: 
         np.testing.assert_array_equal((te_bat | tr_bat)[live], (te_ref | tr_ref)[live])
         finished |= te_ref | tr_ref
     assert finished.all()
-    first: dict[str, dict[int, Any]] = {"ref": {}, "bat": {}}
-    for name, venv in (("ref", ref), ("bat", bat)):
-        for rec in venv.accountant.episodes:
-            for j, i in enumerate(rec.env_index):
-                first[name].setdefault(int(i), (rec, j))
+    first = {"ref": first_episodes(ref), "bat": first_episodes(bat)}
     for i in range(n):
         (rr, jr), (rb, jb) = first["ref"][i], first["bat"][i]
         for field in ("fitness", "env_return", "shaped_return", "length", "success"):
