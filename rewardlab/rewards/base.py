@@ -153,6 +153,12 @@ class RewardSource:
     def children(self) -> list[RewardSource]:
         return []
 
+    def reset_envs(self, idx: Any) -> None:
+        """Envs ``idx`` were reset by the vector env, not by an episode's end (``reset()``): a source that keeps
+        per-episode state (an episodic count) restarts it for them. Sources without such state ignore it."""
+        for c in self.children():
+            c.reset_envs(idx)
+
     def state_dict(self) -> dict[str, Any]:
         return {f"{i}": c.state_dict() for i, c in enumerate(self.children()) if c.state_dict()}
 

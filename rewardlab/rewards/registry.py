@@ -3,7 +3,8 @@
 A spec is one of:
 
 * a name: ``env`` (the env's own reward), a task's hand-shaped reward (``sparse``, ``hand``,
-  ``potential``, ...), or a reward registered with :func:`reward` in this process;
+  ``potential``, ...), ``count`` (an episodic count bonus, for tasks whose state view has the agent's grid
+  cell: :mod:`rewardlab.rewards.counts`), or a reward registered with :func:`reward` in this process;
 * a file: ``path/to/my_reward.py`` (its single ``@reward``-decorated function, or a function
   named ``reward``) or ``path/to/my_reward.py:fn_name``. A file in the format LLM-written rewards
   use (a ``compute_reward(s)`` and neither of those, like a search's ``best_reward.py``) runs
@@ -27,6 +28,8 @@ from typing import Any
 from envs.registry import HandReward, Task
 from rewardlab.rewards.base import EnvReward, FunctionReward, RewardSource
 from rewardlab.rewards.compose import Clip, PotentialShaping, RunningNorm, Scale, WeightedSum
+from rewardlab.rewards.counts import FIELDS as COUNT_FIELDS
+from rewardlab.rewards.counts import EpisodicCountBonus
 
 
 class RewardSpecError(ValueError):
@@ -84,6 +87,8 @@ def reward(
 
 def available_rewards(task: Task) -> list[str]:
     names = list(task.reward_names)
+    if has_agent_state(task):
+        names.append("count")
     names += [n for n, u in _USER_REWARDS.items() if u.tasks is None or task.id in u.tasks]
     return names
 
@@ -177,12 +182,24 @@ def named_reward(name: str, task: Task) -> RewardSource:
         return EnvReward()
     if name in task.rewards:
         return hand_reward(name, task.rewards[name], task)
+    if name == "count" and name not in _USER_REWARDS:
+        if not has_agent_state(task):
+            raise RewardSpecError(
+                f"reward 'count' needs the agent's grid state ({', '.join(COUNT_FIELDS)}) in the state view; "
+                f"task {task.id} has none. Valid rewards: {', '.join(available_rewards(task))}."
+            )
+        return EpisodicCountBonus()
     if name in _USER_REWARDS:
         u = _USER_REWARDS[name]
         if u.tasks is not None and task.id not in u.tasks:
             raise RewardSpecError(f"reward {name!r} is registered for {list(u.tasks)}, not for {task.id}")
         return FunctionReward(u.fn, name, u.description)
     raise RewardSpecError(_unknown(name, task))
+
+
+def has_agent_state(task: Task) -> bool:
+    """True when the task's state view has the agent's grid cell and heading (what ``count`` reads)."""
+    return all(f in task.units for f in COUNT_FIELDS)
 
 
 def hand_reward(name: str, hr: HandReward, task: Task) -> RewardSource:

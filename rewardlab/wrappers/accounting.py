@@ -249,6 +249,7 @@ class RewardAccountant:
         idx = np.asarray(idx)
         self.step_count[idx] = 0
         self.stats[:, idx] = self._init_col
+        self.source.reset_envs(idx)
 
     def pop_episodes(self, force: bool = False) -> list[EpisodeRecord]:
         """The finished episodes queued since the last call (``force`` is for interface parity
@@ -450,6 +451,7 @@ class TorchRewardAccountant(RewardAccountant):
             idx = torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)
         mask = torch.zeros(self.n, dtype=torch.bool, device=self.device)
         mask[idx] = True
+        self.source.reset_envs(idx)
         self.step_count.masked_fill_(mask, 0)
         self.stats.masked_fill_(mask, 0.0)
         init = _fit_init(self.reduce)
