@@ -60,7 +60,7 @@ class EpisodicCountBonus(RewardSource):
             return self._torch(x, y, d, batch.done, n)
         idx = _cell(np.asarray(x), np.asarray(y), np.asarray(d))
         if self._counts is None or is_torch(self._counts) or self._counts.shape[0] != n:
-            self._counts = np.zeros((n, MAX_SIDE * MAX_SIDE * 4), dtype=np.int64)
+            self._counts = np.zeros((n, MAX_SIDE * MAX_SIDE * 4), dtype=np.int32)
         rows = np.arange(n)
         self._counts[rows, idx] += 1
         bonus = self.beta / np.sqrt(self._counts[rows, idx])
@@ -77,11 +77,11 @@ class EpisodicCountBonus(RewardSource):
         # the bounds check syncs with the host, so it runs when the table is made, not on every step
         idx = _cell(x.long(), y.long(), d.long(), check=fresh)
         if fresh:
-            c = self._counts = torch.zeros((n, MAX_SIDE * MAX_SIDE * 4), dtype=torch.int64, device=x.device)
+            c = self._counts = torch.zeros((n, MAX_SIDE * MAX_SIDE * 4), dtype=torch.int32, device=x.device)
         rows = torch.arange(n, device=idx.device)
         c[rows, idx] += 1
         bonus = self.beta / c[rows, idx].double().sqrt()
-        c.mul_((~done.bool()).long().unsqueeze(1))  # zero the rows of finished episodes, without a host sync
+        c.mul_((~done.bool()).to(c.dtype).unsqueeze(1))  # zero the rows of finished episodes, without a host sync
         return RewardTerms(bonus, {self.name: bonus})
 
 
