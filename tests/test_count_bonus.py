@@ -108,3 +108,17 @@ def test_env_plus_count_through_the_wrapper(vec: str) -> None:
     assert np.allclose(1.0 / b**2, np.round(1.0 / b**2))  # 1/sqrt(N) for whole N
     eps = venv.accountant.pop_episodes()
     assert eps and all("count" in ep.components for ep in eps)
+
+
+def test_reset_envs_restarts_only_the_named_envs_numpy_and_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for lib in (np, torch):
+        src = EpisodicCountBonus()
+        x, y, d = (lib.ones(3, dtype=lib.int64) for _ in range(3))
+        done = lib.zeros(3, dtype=lib.bool_ if lib is np else torch.bool)
+        zeros = lib.zeros(3)
+        for _ in range(3):
+            src.compute(_batch(x, y, d, done, zeros))
+        src.reset_envs(lib.as_tensor([1]) if lib is torch else np.array([1]))
+        got = np.asarray(src.compute(_batch(x, y, d, done, zeros)).total)
+        np.testing.assert_allclose(got, [0.5, 1.0, 0.5])  # envs 0 and 2: 4th visit; env 1: first again
