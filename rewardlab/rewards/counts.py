@@ -2,8 +2,12 @@
 
 ``beta / sqrt(N)``, where ``N`` counts how often this env has entered the ``(x, y, heading)`` of the step's next
 state since its episode began (the step itself included, so a first visit scores ``beta``). The counts reset
-when an episode ends and when the vector env is reset, so procedurally generated layouts (a new map every episode) never share counts; this is
-the episodic count of RIDE/NovelD-style MiniGrid exploration, without their learned embeddings.
+when an episode ends and when the vector env is reset, so procedurally generated layouts (a new map every
+episode) never share counts; this is the episodic count of RIDE/NovelD-style MiniGrid exploration, without their
+learned embeddings.
+
+Cells must lie inside a ``MAX_SIDE`` x ``MAX_SIDE`` table. The numpy path checks every step; the torch path checks
+when its table is made (a check is a host sync) and clamps later out-of-range cells to the table's edge.
 
 One table ``(n_envs, cells)`` per source, updated with one fancy-indexed add per vector step (numpy, or torch on
 the batch's device): no loop over envs. Any task whose state view has ``agent_x``, ``agent_y`` and ``agent_dir``
