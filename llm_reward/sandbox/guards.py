@@ -16,6 +16,8 @@ from typing import Any
 from llm_reward.code import FORBIDDEN_BUILTINS, check_attribute, check_import, is_dunder
 
 CANDIDATE_FILENAME = "<reward_candidate>"
+# the line the worker writes to stderr, before any candidate code runs, with its peak RSS in KiB
+RSS_MARK = "rewardlab-sandbox: loaded rss_kib="
 
 
 class SandboxViolation(BaseException):

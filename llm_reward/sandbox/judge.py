@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from llm_reward.sandbox.guards import CANDIDATE_FILENAME, Fail
+from llm_reward.sandbox.guards import CANDIDATE_FILENAME, RSS_MARK, Fail
 from llm_reward.sandbox.limits import SandboxLimits
 from llm_reward.sandbox.wire import Result
 
@@ -112,8 +113,16 @@ def judge(
     return Verdict(total, comps, warnings)
 
 
-def exit_verdict(code: int | None, rusage: Any, limits: SandboxLimits, err: str, where: str) -> tuple[str, str, str]:
-    """Label, message and the candidate's frames (from faulthandler's dump) for a worker that died."""
+def exit_verdict(
+    code: int | None, rusage: Any, limits: SandboxLimits, err: str, where: str, peak_kib: Sequence[int] = ()
+) -> tuple[str, str, str]:
+    """Label, message and the candidate's frames (from faulthandler's dump) for a worker that died.
+
+    :param peak_kib: the worker's peak RSS in KiB as last sampled while it ran the call (oldest first): a
+        worker killed at the CPU limit whose memory had grown by :func:`hoard_mib` and was still growing is
+        labelled ``memory_limit`` (filling memory costs CPU, and on a slow machine the CPU limit can
+        come first); one that spun while holding what it had allocated is ``cpu_limit``.
+    """
     keep = [ln.strip() for ln in err.splitlines() if "Fatal Python error" in ln or CANDIDATE_FILENAME in ln]
     frames = [ln for ln in keep if CANDIDATE_FILENAME in ln]
     if frames:
@@ -127,6 +136,21 @@ def exit_verdict(code: int | None, rusage: Any, limits: SandboxLimits, err: str,
         except ValueError:
             name = f"signal {sig}"
         if sig == signal.SIGXCPU:
+            grown = _memory_grown_mib(rusage, err)
+            peak = float(getattr(rusage, "ru_maxrss", 0) or 0)
+            # still growing: the peak rose after the last sample, or between the last two (no sample: it died
+            # within the first poll, so it grew that much that fast)
+            growing = not peak_kib or peak > peak_kib[-1] or (len(peak_kib) > 1 and peak_kib[-1] > peak_kib[-2])
+            if grown is not None and growing and grown >= hoard_mib(limits.memory_mb):
+                # filling memory costs CPU (page faults, copies): on a slow machine a memory bomb can meet the
+                # CPU limit before the memory one; what it was doing is hoarding memory
+                return (
+                    "memory_limit",
+                    f"was killed at the CPU limit of {limits.cpu_s:g} s{where} while its memory was still growing "
+                    f"({grown:.0f} MiB more than when loaded; the memory limit is {limits.memory_mb} MiB) -- it "
+                    "allocates without bound or far too much (a growing list, dict or array); bound what it keeps",
+                    tail,
+                )
             why = "look for an unbounded loop or a per-env Python loop, and vectorise over envs"
             return (
                 "cpu_limit",
@@ -146,3 +170,23 @@ def exit_verdict(code: int | None, rusage: Any, limits: SandboxLimits, err: str,
             )
         return "crashed", f"the interpreter crashed with {name}{where} (native code fault or abort)", tail
     return "crashed", f"the process exited with status {code} without a result{where}", tail
+
+
+def hoard_mib(memory_mb: int) -> float:
+    """Growth (MiB) that, still rising when the CPU limit hit, marks a memory bomb: a quarter of the memory
+    limit, at least 64 MiB and at most 256 (a gigabyte in a second of CPU is a bomb whatever the limit)."""
+    return max(64.0, min(256.0, 0.25 * memory_mb))
+
+
+def _memory_grown_mib(rusage: Any, err: str) -> float | None:
+    """MiB the worker's peak RSS grew by after loading (the worker's own first line on stderr), or None."""
+    peak = getattr(rusage, "ru_maxrss", None)
+    if not peak:
+        return None
+    for ln in err.splitlines():
+        if ln.startswith(RSS_MARK):  # the first one: the worker writes it before any candidate code runs
+            try:
+                return max(0.0, (float(peak) - float(ln[len(RSS_MARK) :])) / 1024.0)
+            except ValueError:
+                return None
+    return None

@@ -106,6 +106,7 @@ class Worker:
         self.names: tuple[str, ...] | None = None
         self.stopped = False
         self.rusage: Any = None
+        self.peak_kib: list[int] = []  # the worker's peak RSS (VmHWM), sampled while waiting on the current call
         self.isolation: dict[str, Any] = {}
         self.calls = 0
         self._err = b""
@@ -260,8 +261,10 @@ class Worker:
     def _recv(self, timeout: float, where: str, max_bytes: int, starting: bool = False) -> bytes:
         deadline = time.monotonic() + timeout
         fd = self.conn.fileno()
+        self.peak_kib = []
         while True:
             self._drain_stderr()
+            self._sample_peak()
             left = deadline - time.monotonic()
             if left <= 0:
                 label = "sandbox_error" if starting else "timeout"
@@ -272,7 +275,7 @@ class Worker:
                     "its process was killed"
                 )
                 self._fail(label, what)
-            r, _, _ = select.select([fd], [], [], min(left, 0.25))
+            r, _, _ = select.select([fd], [], [], min(left, 0.05))
             if r:
                 break
         try:
@@ -288,7 +291,7 @@ class Worker:
                 tail = "\n".join(self._err.decode("utf-8", "replace").strip().splitlines()[-6:])
                 self._fail("sandbox_error", f"the sandbox process exited with status {code} {where}", tail)
             label, message, tb = exit_verdict(
-                code, self.rusage, self.limits, self._err.decode("utf-8", "replace"), f" {where}"
+                code, self.rusage, self.limits, self._err.decode("utf-8", "replace"), f" {where}", self.peak_kib
             )
             self._fail(label, message, tb)
         if msg[:1] == b"E":
@@ -309,6 +312,18 @@ class Worker:
     def _fail(self, label: str, message: str, tb: str = "") -> Any:
         self.stop()
         raise WorkerFailed(label, message, tb, self.proc.returncode, dict(self.isolation))
+
+    def _sample_peak(self) -> None:
+        """Note the worker's peak RSS: whether memory was still growing when the CPU limit hit tells a memory
+        bomb on a slow machine from a loop that spins holding what it allocated (``judge.exit_verdict``)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmHWM:"):
+                        self.peak_kib = [*self.peak_kib[-1:], int(line.split()[1])]
+                        return
+        except (OSError, ValueError, IndexError):
+            return
 
     def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None

@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
 from llm_reward.sandbox.guards import (
+    RSS_MARK,
     Fail,
     SandboxViolation,
     candidate_line_tb,
@@ -142,6 +143,9 @@ class _Server:
         from llm_reward.sandbox import kernel
 
         self.load()
+        # before any candidate code runs: how much memory the loaded worker holds, so that a worker killed at
+        # the CPU limit while filling its memory can be told from one that only spun (judge.exit_verdict)
+        os.write(2, f"{RSS_MARK}{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n".encode())
         vm = _vm_size_bytes()
         limit = vm + int(self.limits["memory_mb"]) * 2**20 if vm is not None else None
         try:

@@ -1,0 +1,97 @@
+"""How a worker that died is labelled: a memory bomb that meets the CPU limit first (filling memory costs CPU, and
+on a slow machine it can come first) is still a memory bomb; a loop that spins holding what it allocated is not."""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from llm_reward.sandbox import SandboxLimits, validate_candidate
+from llm_reward.sandbox.guards import RSS_MARK
+from llm_reward.sandbox.judge import exit_verdict
+from llm_reward.transitions import collect_transitions, save_transitions
+from rewardlab import envs
+
+LIMITS = SandboxLimits(cpu_s=1.0, memory_mb=512)
+LOADED = f"{RSS_MARK}80000\n"  # KiB, as the worker writes it before any candidate code runs
+
+
+def _verdict(peak_kib: int, samples: list[int], err: str = LOADED, code: int = -signal.SIGXCPU) -> tuple[str, str]:
+    label, message, _ = exit_verdict(code, SimpleNamespace(ru_maxrss=peak_kib), LIMITS, err, " on call 1", samples)
+    return label, message
+
+
+def test_cpu_limit_hit_while_memory_still_grows_is_a_memory_bomb() -> None:
+    label, message = _verdict(80000 + 300 * 1024, [80000 + 200 * 1024, 80000 + 280 * 1024])
+    assert label == "memory_limit"
+    assert "still growing" in message and "300 MiB more" in message and "512 MiB" in message
+
+
+def test_peak_rising_only_after_the_last_sample_counts_as_growing() -> None:
+    label, _ = _verdict(80000 + 300 * 1024, [80000 + 290 * 1024, 80000 + 290 * 1024])
+    assert label == "memory_limit"
+
+
+def test_spinning_while_holding_memory_is_a_cpu_limit() -> None:
+    flat = 80000 + 300 * 1024
+    assert _verdict(flat - 60, [flat, flat])[0] == "cpu_limit"  # ru_maxrss reads a little below VmHWM
+
+
+def test_small_growth_is_a_cpu_limit() -> None:
+    assert _verdict(80000 + 100 * 1024, [80000, 80000 + 50 * 1024])[0] == "cpu_limit"  # under a quarter of 512
+    assert _verdict(80000 + 300 * 1024, [80000, 80000 + 50 * 1024])[0] == "memory_limit"
+
+
+def test_without_the_loaded_mark_it_stays_a_cpu_limit() -> None:
+    assert _verdict(900000, [100, 200], err="")[0] == "cpu_limit"
+    assert _verdict(900000, [100, 200], err=f"{RSS_MARK}junk\n")[0] == "cpu_limit"
+
+
+def test_only_the_workers_own_first_mark_is_read() -> None:
+    """Candidate code printing a later mark cannot move the baseline the worker wrote first."""
+    err = LOADED + f"{RSS_MARK}0\n"
+    assert _verdict(80000 + 100 * 1024, [80000, 80000 + 50 * 1024], err=err)[0] == "cpu_limit"
+
+
+def test_other_deaths_keep_their_labels() -> None:
+    assert _verdict(900000, [], code=-signal.SIGKILL)[0] == "memory_limit"
+    assert _verdict(900000, [], code=-signal.SIGSYS)[0] == "denied"
+    assert _verdict(900000, [], code=-signal.SIGSEGV)[0] == "crashed"
+
+
+@pytest.fixture(scope="module")
+def mc() -> tuple[envs.Task, Path, Path]:
+    task = envs.get_task("MountainCar-v0")
+    d = Path(tempfile.mkdtemp())
+    return task, save_transitions(d / "t.npz", collect_transitions(task, n_steps=32, seed=0, n_envs=4)), d
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "keep = [0.0] * (12 * 2**20)",  # 96 MiB of list, then a spin
+        "keep = np.ones(12 * 2**17)",  # 96 MiB of array, then a spin
+    ],
+)
+def test_a_real_worker_that_allocates_then_spins_gets_cpu_limit(mc: tuple, body: str) -> None:
+    task, data, scratch = mc
+    src = f"import numpy as np\n\n\ndef compute_reward(s):\n    {body}\n    while True:\n        pass\n"
+    res = validate_candidate(
+        src, task, data, limits=SandboxLimits(cpu_s=1.0, memory_mb=256, wall_s=20.0), scratch_dir=scratch
+    )
+    assert res.label == "cpu_limit", res.message
+
+
+def test_a_real_list_bomb_that_meets_the_cpu_limit_first_is_a_memory_bomb(mc: tuple) -> None:
+    """The CI failure this file was written for: on a slow machine the doubling list met the 1 s CPU limit before
+    the memory limit. A memory limit far above what a second of CPU can fill reproduces that on any machine."""
+    task, data, scratch = mc
+    src = (Path(__file__).parent / "hostile" / "memory_bomb_list.py").read_text()
+    res = validate_candidate(
+        src, task, data, limits=SandboxLimits(cpu_s=1.0, memory_mb=8192, wall_s=20.0), scratch_dir=scratch
+    )
+    assert res.label == "memory_limit", res.message
