@@ -12,7 +12,7 @@ import pytest
 
 from llm_reward.sandbox import SandboxLimits, validate_candidate
 from llm_reward.sandbox.guards import RSS_MARK
-from llm_reward.sandbox.judge import exit_verdict
+from llm_reward.sandbox.judge import exit_verdict, loaded_kib
 from llm_reward.transitions import collect_transitions, save_transitions
 from rewardlab import envs
 
@@ -21,7 +21,8 @@ LOADED = f"{RSS_MARK}80000\n"  # KiB, as the worker writes it before any candida
 
 
 def _verdict(peak_kib: int, samples: list[int], err: str = LOADED, code: int = -signal.SIGXCPU) -> tuple[str, str]:
-    label, message, _ = exit_verdict(code, SimpleNamespace(ru_maxrss=peak_kib), LIMITS, err, " on call 1", samples)
+    rusage = SimpleNamespace(ru_maxrss=peak_kib)
+    label, message, _ = exit_verdict(code, rusage, LIMITS, err, " on call 1", samples, loaded_kib(err))
     return label, message
 
 
@@ -53,7 +54,8 @@ def test_without_the_loaded_mark_it_stays_a_cpu_limit() -> None:
 
 def test_only_the_workers_own_first_mark_is_read() -> None:
     """Candidate code printing a later mark cannot move the baseline the worker wrote first."""
-    err = LOADED + f"{RSS_MARK}0\n"
+    err = "a warning while importing\n" + LOADED + f"{RSS_MARK}0\n"
+    assert loaded_kib(err) == 80000
     assert _verdict(80000 + 100 * 1024, [80000, 80000 + 50 * 1024], err=err)[0] == "cpu_limit"
 
 

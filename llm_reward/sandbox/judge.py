@@ -114,7 +114,13 @@ def judge(
 
 
 def exit_verdict(
-    code: int | None, rusage: Any, limits: SandboxLimits, err: str, where: str, peak_kib: Sequence[int] = ()
+    code: int | None,
+    rusage: Any,
+    limits: SandboxLimits,
+    err: str,
+    where: str,
+    peak_kib: Sequence[int] = (),
+    loaded: int | None = None,
 ) -> tuple[str, str, str]:
     """Label, message and the candidate's frames (from faulthandler's dump) for a worker that died.
 
@@ -122,6 +128,8 @@ def exit_verdict(
         worker killed at the CPU limit whose memory had grown by :func:`hoard_mib` and was still growing is
         labelled ``memory_limit`` (filling memory costs CPU, and on a slow machine the CPU limit can
         come first); one that spun while holding what it had allocated is ``cpu_limit``.
+    :param loaded: the worker's peak RSS in KiB once loaded, before any candidate code ran (:func:`loaded_kib`
+        of the start of its stderr); without it a CPU-limit death is always ``cpu_limit``.
     """
     keep = [ln.strip() for ln in err.splitlines() if "Fatal Python error" in ln or CANDIDATE_FILENAME in ln]
     frames = [ln for ln in keep if CANDIDATE_FILENAME in ln]
@@ -136,7 +144,7 @@ def exit_verdict(
         except ValueError:
             name = f"signal {sig}"
         if sig == signal.SIGXCPU:
-            grown = _memory_grown_mib(rusage, err)
+            grown = _memory_grown_mib(rusage, loaded)
             peak = float(getattr(rusage, "ru_maxrss", 0) or 0)
             # still growing: the peak rose after the last sample, or between the last two (no sample: it died
             # within the first poll, so it grew that much that fast)
@@ -178,15 +186,21 @@ def hoard_mib(memory_mb: int) -> float:
     return max(64.0, min(256.0, 0.25 * memory_mb))
 
 
-def _memory_grown_mib(rusage: Any, err: str) -> float | None:
-    """MiB the worker's peak RSS grew by after loading (the worker's own first line on stderr), or None."""
-    peak = getattr(rusage, "ru_maxrss", None)
-    if not peak:
-        return None
-    for ln in err.splitlines():
-        if ln.startswith(RSS_MARK):  # the first one: the worker writes it before any candidate code runs
+def loaded_kib(err_head: str) -> int | None:
+    """The worker's peak RSS (KiB) once loaded, from the first mark line of its stderr (it writes it before any
+    candidate code runs, so a mark the candidate prints later cannot move it), or None."""
+    for ln in err_head.splitlines():
+        if ln.startswith(RSS_MARK):
             try:
-                return max(0.0, (float(peak) - float(ln[len(RSS_MARK) :])) / 1024.0)
+                return int(ln[len(RSS_MARK) :])
             except ValueError:
                 return None
     return None
+
+
+def _memory_grown_mib(rusage: Any, loaded: int | None) -> float | None:
+    """MiB the worker's peak RSS grew by after loading, or None."""
+    peak = getattr(rusage, "ru_maxrss", None)
+    if not peak or loaded is None:
+        return None
+    return max(0.0, (float(peak) - float(loaded)) / 1024.0)

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from llm_reward.sandbox.judge import COMPONENT_NAME, Verdict, exit_verdict, judge
+from llm_reward.sandbox.judge import COMPONENT_NAME, Verdict, exit_verdict, judge, loaded_kib
 from llm_reward.sandbox.lifecycle import child_env, cpu_ns, kill_group, reap, shared_fd, stop_quietly
 from llm_reward.sandbox.limits import LABELS, SandboxLimits
 from llm_reward.sandbox.wire import CONTROL_BYTES, Result, clean_text, decode_arrays, read_json
@@ -106,6 +106,8 @@ class Worker:
         self.names: tuple[str, ...] | None = None
         self.stopped = False
         self.rusage: Any = None
+        self._head_raw, self._head = b"", None  # the last result header, as sent and as parsed
+        self._schedstat: int | None = None  # fd of /proc/<pid>/schedstat, kept open (cpu time per call)
         self.peak_kib: list[int] = []  # the worker's peak RSS (VmHWM), sampled while waiting on the current call
         self.isolation: dict[str, Any] = {}
         self.calls = 0
@@ -137,6 +139,8 @@ class Worker:
         assert self.proc.stderr is not None
         os.set_blocking(self.proc.stderr.fileno(), False)
         self._err = b""
+        self._err_eof = False
+        self._err_head = b""  # the first of stderr, kept whatever follows: the worker's loaded-RSS line is in it
         self._finalizer = weakref.finalize(self, stop_quietly, self.proc, self.workdir, self.owner)
         spec = {
             "source": source,
@@ -185,12 +189,12 @@ class Worker:
         for dst, a in zip(self.inputs, arrays, strict=True):
             np.copyto(dst, a, casting="no")
         self.calls += 1
-        cpu0 = cpu_ns(self.pid)
+        cpu0 = self._cpu_ns()
         t0 = time.perf_counter()
         self._send(b"C")
         msg = self._recv(timeout_s, where, (1 + self.limits.max_components) * max(n, 1) * 8)
         wall_ms = (time.perf_counter() - t0) * 1000.0
-        cpu1 = cpu_ns(self.pid)
+        cpu1 = self._cpu_ns()
         if msg[:1] != b"R":
             self._fail("sandbox_error", f"the worker sent {bytes(msg[:1])!r} instead of a result {where}")
         body = memoryview(msg)[1:]
@@ -201,7 +205,10 @@ class Worker:
                 f"the result's names and shapes are {size} bytes, longer than "
                 f"{CONTROL_BYTES} {where}; use short component names",
             )
-        header = read_json(bytes(body[4 : 4 + size]))
+        head = bytes(body[4 : 4 + size])
+        if head != self._head_raw:  # the names and shapes rarely change between calls: parse them once
+            self._head_raw, self._head = head, read_json(head)
+        header = self._head
         if not isinstance(header, dict):
             self._fail("wrong_type", f"the worker sent an unreadable result header {where}")
         arrays_out = decode_arrays(header, body[4 + size :], where)
@@ -261,10 +268,10 @@ class Worker:
     def _recv(self, timeout: float, where: str, max_bytes: int, starting: bool = False) -> bytes:
         deadline = time.monotonic() + timeout
         fd = self.conn.fileno()
+        assert self.proc.stderr is not None
+        err_fd = self.proc.stderr.fileno()
         self.peak_kib = []
         while True:
-            self._drain_stderr()
-            self._sample_peak()
             left = deadline - time.monotonic()
             if left <= 0:
                 label = "sandbox_error" if starting else "timeout"
@@ -275,9 +282,12 @@ class Worker:
                     "its process was killed"
                 )
                 self._fail(label, what)
-            r, _, _ = select.select([fd], [], [], min(left, 0.05))
-            if r:
+            r, _, _ = select.select([fd] if self._err_eof else [fd, err_fd], [], [], min(left, 0.05))
+            if err_fd in r:  # drained as it comes (a full pipe would block the worker), not read on every call
+                self._drain_stderr()
+            if fd in r:
                 break
+            self._sample_peak()  # only a call that takes longer than a poll pays for it
         try:
             msg = self.conn.recv_bytes(CONTROL_BYTES + max_bytes)
         except (EOFError, ConnectionResetError):
@@ -291,7 +301,13 @@ class Worker:
                 tail = "\n".join(self._err.decode("utf-8", "replace").strip().splitlines()[-6:])
                 self._fail("sandbox_error", f"the sandbox process exited with status {code} {where}", tail)
             label, message, tb = exit_verdict(
-                code, self.rusage, self.limits, self._err.decode("utf-8", "replace"), f" {where}", self.peak_kib
+                code,
+                self.rusage,
+                self.limits,
+                self._err.decode("utf-8", "replace"),
+                f" {where}",
+                self.peak_kib,
+                loaded_kib(self._err_head.decode("utf-8", "replace")),
             )
             self._fail(label, message, tb)
         if msg[:1] == b"E":
@@ -313,6 +329,15 @@ class Worker:
         self.stop()
         raise WorkerFailed(label, message, tb, self.proc.returncode, dict(self.isolation))
 
+    def _cpu_ns(self) -> int | None:
+        """CPU time the worker has used (ns), from its ``schedstat`` kept open: a read per call, not an open."""
+        try:
+            if self._schedstat is None:
+                self._schedstat = os.open(f"/proc/{self.proc.pid}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
+            return int(os.pread(self._schedstat, 128, 0).split()[0])
+        except (OSError, ValueError, IndexError):
+            return cpu_ns(self.proc.pid)
+
     def _sample_peak(self) -> None:
         """Note the worker's peak RSS: whether memory was still growing when the CPU limit hit tells a memory
         bomb on a slow machine from a loop that spins holding what it allocated (``judge.exit_verdict``)."""
@@ -328,8 +353,14 @@ class Worker:
     def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None
         try:
-            while chunk := os.read(self.proc.stderr.fileno(), 65536):
+            while True:
+                chunk = os.read(self.proc.stderr.fileno(), 65536)
+                if not chunk:  # the worker closed it (or died): select must not wake on it again
+                    self._err_eof = True
+                    return
                 self._err = (self._err + chunk)[-8192:]
+                if len(self._err_head) < 8192:
+                    self._err_head = (self._err_head + chunk)[:8192]
         except (BlockingIOError, InterruptedError, OSError, ValueError):
             pass
 
@@ -352,6 +383,9 @@ class Worker:
         status, self.rusage = reap(pid)
         self.proc.returncode = os.waitstatus_to_exitcode(status) if status is not None else -signal.SIGKILL
         self._drain_stderr()
+        if self._schedstat is not None:
+            os.close(self._schedstat)
+            self._schedstat = None
         self.conn.close()
         assert self.proc.stderr is not None
         self.proc.stderr.close()
