@@ -20,7 +20,9 @@ LIMITS = SandboxLimits(cpu_s=1.0, memory_mb=512)
 LOADED = f"{RSS_MARK}80000\n"  # KiB, as the worker writes it before any candidate code runs
 
 
-def _verdict(peak_kib: int, samples: list[int], err: str = LOADED, code: int = -signal.SIGXCPU) -> tuple[str, str]:
+def _verdict(peak_kib: int, samples: list, err: str = LOADED, code: int = -signal.SIGXCPU) -> tuple[str, str]:
+    """``samples``: (VmHWM, VmRSS) pairs, or one number for both."""
+    samples = [x if isinstance(x, tuple) else (x, x) for x in samples]
     rusage = SimpleNamespace(ru_maxrss=peak_kib)
     label, message, _ = exit_verdict(code, rusage, LIMITS, err, " on call 1", samples, loaded_kib(err))
     return label, message
@@ -35,6 +37,27 @@ def test_cpu_limit_hit_while_memory_still_grows_is_a_memory_bomb() -> None:
 def test_peak_rising_only_after_the_last_sample_counts_as_growing() -> None:
     label, _ = _verdict(80000 + 300 * 1024, [80000 + 290 * 1024, 80000 + 290 * 1024])
     assert label == "memory_limit"
+
+
+def test_a_flat_peak_with_most_cpu_in_the_kernel_is_a_memory_bomb() -> None:
+    """A doubling list's peak stays flat through the first half of each copy; its CPU goes to page faults."""
+    flat = 80000 + 400 * 1024
+    rusage = SimpleNamespace(ru_maxrss=flat - 60, ru_utime=0.5, ru_stime=1.5)
+    assert (
+        exit_verdict(-signal.SIGXCPU, rusage, LIMITS, LOADED, "", [(flat, flat), (flat, flat)], 80000)[0]
+        == "memory_limit"
+    )
+    rusage = SimpleNamespace(ru_maxrss=flat - 60, ru_utime=1.9, ru_stime=0.1)  # a spin: user time
+    assert (
+        exit_verdict(-signal.SIGXCPU, rusage, LIMITS, LOADED, "", [(flat, flat), (flat, flat)], 80000)[0] == "cpu_limit"
+    )
+
+
+def test_current_rss_rising_under_a_flat_peak_is_a_memory_bomb() -> None:
+    """Between two copies of a doubling list the peak is flat but what it holds climbs back towards it."""
+    flat = 80000 + 400 * 1024
+    assert _verdict(flat - 60, [(flat, flat - 200 * 1024), (flat, flat - 150 * 1024)])[0] == "memory_limit"
+    assert _verdict(flat - 60, [(flat, flat - 200 * 1024), (flat, flat - 200 * 1024 + 64)])[0] == "cpu_limit"
 
 
 def test_spinning_while_holding_memory_is_a_cpu_limit() -> None:

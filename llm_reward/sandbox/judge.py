@@ -119,13 +119,14 @@ def exit_verdict(
     limits: SandboxLimits,
     err: str,
     where: str,
-    peak_kib: Sequence[int] = (),
+    peak_kib: Sequence[tuple[int, int]] = (),
     loaded: int | None = None,
 ) -> tuple[str, str, str]:
     """Label, message and the candidate's frames (from faulthandler's dump) for a worker that died.
 
-    :param peak_kib: the worker's peak RSS in KiB as last sampled while it ran the call (oldest first): a
-        worker killed at the CPU limit whose memory had grown by :func:`hoard_mib` and was still growing is
+    :param peak_kib: the worker's (peak, current) RSS in KiB, the last two samples while it ran the call: a
+        worker killed at the CPU limit whose memory had grown by :func:`hoard_mib` and was still growing (or
+        spent at least half its CPU time in the kernel, faulting pages in) is
         labelled ``memory_limit`` (filling memory costs CPU, and on a slow machine the CPU limit can
         come first); one that spun while holding what it had allocated is ``cpu_limit``.
     :param loaded: the worker's peak RSS in KiB once loaded, before any candidate code ran (:func:`loaded_kib`
@@ -146,9 +147,17 @@ def exit_verdict(
         if sig == signal.SIGXCPU:
             grown = _memory_grown_mib(rusage, loaded)
             peak = float(getattr(rusage, "ru_maxrss", 0) or 0)
-            # still growing: the peak rose after the last sample, or between the last two (no sample: it died
-            # within the first poll, so it grew that much that fast)
-            growing = not peak_kib or peak > peak_kib[-1] or (len(peak_kib) > 1 and peak_kib[-1] > peak_kib[-2])
+            # still growing, by a MiB or more: the peak rose after the last sample, or it or the current RSS rose
+            # between the last two (no sample: it died within the first poll, so it grew that much that fast), or
+            # most of its CPU went to the kernel faulting pages in (a doubling list's peak stays flat through the
+            # first half of each copy)
+            step = GROWTH_STEP_KIB
+            growing = not peak_kib or peak >= peak_kib[-1][0] + step
+            if len(peak_kib) > 1:
+                (hwm0, rss0), (hwm1, rss1) = peak_kib[-2], peak_kib[-1]
+                growing = growing or hwm1 >= hwm0 + step or rss1 >= rss0 + step
+            user, system = float(getattr(rusage, "ru_utime", 0.0)), float(getattr(rusage, "ru_stime", 0.0))
+            growing = growing or system >= KERNEL_SHARE * (user + system) > 0
             if grown is not None and growing and grown >= hoard_mib(limits.memory_mb):
                 # filling memory costs CPU (page faults, copies): on a slow machine a memory bomb can meet the
                 # CPU limit before the memory one; what it was doing is hoarding memory
@@ -160,9 +169,10 @@ def exit_verdict(
                     tail,
                 )
             why = "look for an unbounded loop or a per-env Python loop, and vectorise over envs"
+            held = f" (it held {grown:.0f} MiB more than when loaded)" if grown is not None and grown >= 64 else ""
             return (
                 "cpu_limit",
-                f"used more than the CPU limit of {limits.cpu_s:g} s{where}; it was killed -- {why}",
+                f"used more than the CPU limit of {limits.cpu_s:g} s{where}{held}; it was killed -- {why}",
                 tail,
             )
         if sig == signal.SIGXFSZ:
@@ -178,6 +188,10 @@ def exit_verdict(
             )
         return "crashed", f"the interpreter crashed with {name}{where} (native code fault or abort)", tail
     return "crashed", f"the process exited with status {code} without a result{where}", tail
+
+
+GROWTH_STEP_KIB = 1024  # what counts as growth between two samples 50 ms apart (a spin allocates a few KiB)
+KERNEL_SHARE = 0.5  # of a dead worker's CPU time spent in the kernel: it was faulting pages in
 
 
 def hoard_mib(memory_mb: int) -> float:

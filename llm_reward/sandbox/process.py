@@ -108,7 +108,7 @@ class Worker:
         self.rusage: Any = None
         self._head_raw, self._head = b"", None  # the last result header, as sent and as parsed
         self._schedstat: int | None = None  # fd of /proc/<pid>/schedstat, kept open (cpu time per call)
-        self.peak_kib: list[int] = []  # the worker's peak RSS (VmHWM), sampled while waiting on the current call
+        self.peak_kib: list[tuple[int, int]] = []  # (VmHWM, VmRSS) of the worker, sampled while a call is slow
         self.isolation: dict[str, Any] = {}
         self.calls = 0
         self._err = b""
@@ -339,16 +339,18 @@ class Worker:
             return cpu_ns(self.proc.pid)
 
     def _sample_peak(self) -> None:
-        """Note the worker's peak RSS: whether memory was still growing when the CPU limit hit tells a memory
-        bomb on a slow machine from a loop that spins holding what it allocated (``judge.exit_verdict``)."""
+        """Note the worker's peak and current RSS: whether memory was still growing when the CPU limit hit tells
+        a memory bomb on a slow machine from a loop that spins holding what it allocated (``judge.exit_verdict``)."""
+        got: dict[bytes, int] = {}
         try:
             with open(f"/proc/{self.proc.pid}/status", "rb") as f:
                 for line in f:
-                    if line.startswith(b"VmHWM:"):
-                        self.peak_kib = [*self.peak_kib[-1:], int(line.split()[1])]
-                        return
+                    if line.startswith((b"VmHWM:", b"VmRSS:")):
+                        got[line[:5]] = int(line.split()[1])
         except (OSError, ValueError, IndexError):
             return
+        if len(got) == 2:
+            self.peak_kib = [*self.peak_kib[-1:], (got[b"VmHWM"], got[b"VmRSS"])]
 
     def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None
