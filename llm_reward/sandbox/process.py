@@ -75,7 +75,8 @@ class Worker:
     :param source: the reward module.
     :param entry: the entry point's name.
     :param limits: its limits.
-    :param task_modules: modules to import before the lock-down (the task's state view).
+    :param task_modules: trusted modules to import before the lock-down (none are needed: the worker loads the
+        state view's own module, and the parent sends the view's fields).
     :param modules: modules the code imports.
     :param torch_inputs: state-view fields reach the code as CPU tensors.
     """

@@ -185,7 +185,6 @@ class SandboxedReward(RewardSource):
             self.source,
             self.entry,
             self.limits,
-            task_modules=["envs"],
             modules=imported_modules(self.source),
             torch_inputs=torch_inputs,
             name=self.name,

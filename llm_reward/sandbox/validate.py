@@ -144,7 +144,6 @@ def _materialise(view: Any) -> dict[str, Any]:
 def _smoke_test(
     source: str, entry: str, task: Task, batches: list[tuple[str, dict[str, Any]]], limits: SandboxLimits, n_stored: int
 ) -> ValidationResult:
-    task_modules = sorted({m for m in (getattr(task.view, "__module__", None), "envs") if m})
     worker: Worker | None = None
     warnings: list[str] = []
     try:
@@ -152,7 +151,6 @@ def _smoke_test(
             source,
             entry,
             limits,
-            task_modules=task_modules,
             modules=imported_modules(source),
             torch_inputs=limits.backend == "torch",
         )

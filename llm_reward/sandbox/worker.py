@@ -1,7 +1,7 @@
 """The sandbox worker: the only process that ever executes candidate reward code.
 
 Started by :class:`llm_reward.sandbox.process.Worker` as ``python -I -B -c ...`` with a socket and a sealed
-shared-memory buffer as its only open files, it loads the task's modules and the modules the code imports,
+shared-memory buffer as its only open files, it loads the state view's module and the modules the code imports,
 warms numpy and torch up, locks itself down for good (:func:`llm_reward.sandbox.kernel.lock_down`, then the
 Python guards), executes the code under the restricted builtins, and serves calls until its socket closes.
 
@@ -46,12 +46,37 @@ BOOT = (
 _EACCES_TEXT = ("Permission denied", "Operation not permitted", "Read-only file system")
 
 
+def _state_view_class() -> type:
+    """``envs.state_view.StateView``, loaded from its file without running ``envs/__init__``.
+
+    Importing ``envs.state_view`` the usual way imports the whole ``envs`` package first (gymnasium, minigrid,
+    mujoco and pygame: 0.3 s of every worker's start-up, and native libraries in the process that runs candidate
+    code). The module needs only numpy; the parent sends the view's fields, so the task modules are never needed.
+    """
+    import importlib.machinery
+    import importlib.util
+
+    name = "envs.state_view"
+    mod = sys.modules.get(name)
+    if mod is None:
+        pkg = importlib.machinery.PathFinder.find_spec("envs", sys.path)
+        if pkg is None or not pkg.submodule_search_locations:
+            raise ImportError("the envs package is not on the worker's path")
+        spec = importlib.machinery.PathFinder.find_spec(name, list(pkg.submodule_search_locations))
+        if spec is None or spec.loader is None:
+            raise ImportError(f"{name} not found beside the envs package")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return mod.StateView
+
+
 def main(fd: int, shm_fd: int, parent: int) -> None:
     """Entry point: load, lock down, serve, exit."""
     import faulthandler
 
     for sig in (signal.SIGSEGV, signal.SIGFPE, signal.SIGBUS, signal.SIGILL, signal.SIGABRT):
-        signal.signal(sig, signal.SIG_DFL)  # pygame (imported with the tasks) installs a handler that aborts
+        signal.signal(sig, signal.SIG_DFL)  # a module may have installed a handler that aborts
     faulthandler.enable()  # dumps the candidate's frames to stderr, then the signal's default action ends it
     _die_with_parent(parent)
     conn = Connection(fd)
@@ -120,6 +145,7 @@ class _Server:
                 importlib.import_module(mod)
             except ImportError:
                 pass
+        self.StateView = _state_view_class()
         float(np.linalg.norm(np.ones((4, 4)) @ np.ones((4, 4))))
         np.random.default_rng(0).random(4)
         # used after the lock-down
@@ -216,8 +242,7 @@ class _Server:
         self.units = doc["units"]
 
     def _view(self) -> Any:
-        from envs.state_view import StateView
-
+        StateView = self.StateView
         fields, prev = self.fields, self.prev_fields
         if self.torch:  # tensors own their memory: copies of this call's inputs
             import torch
