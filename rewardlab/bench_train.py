@@ -116,7 +116,7 @@ def train_trial(
         nxt[0] = (num_steps // every + 1) * every
         clock.pause()
         t = clock.total
-        fit = float(evaluate(learner, task, eval_episodes, seed)["fitness"].mean())
+        fit = float(evaluate(learner, task, eval_episodes, seed, vec=vec)["fitness"].mean())
         evals.append((num_steps, round(t, 3), fit))
         clock.resume()
         if fit >= target and not reached:
@@ -134,7 +134,7 @@ def train_trial(
     trained = int(learner.num_steps)
     final = evals[-1][2] if evals and evals[-1][0] == trained else None
     if final is None:
-        final = float(evaluate(learner, task, eval_episodes, seed)["fitness"].mean())
+        final = float(evaluate(learner, task, eval_episodes, seed, vec=vec)["fitness"].mean())
     venv.close()
     source.close()
     return {

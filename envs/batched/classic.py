@@ -52,6 +52,7 @@ class BatchedCartPole(BatchedEnv):
     """CartPole-v1: push a cart left/right to keep a pole upright; reward 1 per step."""
 
     task_id = "CartPole-v1"
+    same_episodes = True
     state_dim = obs_dim = 4
     default_max_episode_steps = 500
     gym_single_observation_space, gym_single_action_space = _gym_spaces(CartPoleEnv)
@@ -139,6 +140,7 @@ class BatchedMountainCar(_MountainCarTrack):
     """MountainCar-v0: drive an under-powered car up the right hill; reward -1 per step."""
 
     task_id = "MountainCar-v0"
+    same_episodes = True
     default_max_episode_steps = 200
     gym_single_observation_space, gym_single_action_space = _gym_spaces(MountainCarEnv)
 
@@ -157,6 +159,7 @@ class BatchedMountainCarContinuous(_MountainCarTrack):
     """MountainCarContinuous-v0: continuous force; +100 at the flag, -0.1 a^2 per step."""
 
     task_id = "MountainCarContinuous-v0"
+    same_episodes = True
     default_max_episode_steps = 999
     state_dtype = np.float32
     gym_single_observation_space, gym_single_action_space = _gym_spaces(Continuous_MountainCarEnv)
@@ -273,6 +276,7 @@ class BatchedPendulum(BatchedEnv):
     """Pendulum-v1: swing up and balance; reward -(angle^2 + 0.1 thdot^2 + 0.001 u^2). Never terminates."""
 
     task_id = "Pendulum-v1"
+    same_episodes = True
     state_dim = 2
     obs_dim = 3
     default_max_episode_steps = 200

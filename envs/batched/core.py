@@ -119,6 +119,11 @@ class BatchedEnv(VectorEnv):
     default_max_episode_steps: int = 0
     state_dtype: Any = np.float64
     """numpy dtype gymnasium keeps the state in."""
+    same_episodes: bool = False
+    """True when, from gymnasium's reset states, the numpy backend runs gymnasium's episodes bit for bit (the
+    same float64 operations in the same order, and no draws after a reset): evaluation may then run on it
+    (:func:`rewardlab.experiment.evaluate.evaluate`). Acrobot's RK4 differs from gymnasium's by an ulp now and
+    then, and its chaos grows that into different episodes, so it is False there."""
     gym_single_observation_space: gym.spaces.Box
     gym_single_action_space: gym.spaces.Space
 
@@ -319,15 +324,23 @@ class BatchedEnv(VectorEnv):
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         """Reset every env; ``options`` may set the reset bounds as gymnasium's env does
-        (``{"low": , "high": }``; Pendulum: ``{"x_init": , "y_init": }``)."""
+        (``{"low": , "high": }``; Pendulum: ``{"x_init": , "y_init": }``), or give every env's starting
+        state, ``{"state": (n, state_dim)}`` in gymnasium's layout (``env.unwrapped.state``), which is then
+        not drawn (``seed`` still seeds the draws of later autoresets)."""
         self._seed(seed)
         if options is not None and not isinstance(options, dict):
             raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
+        start = None
+        if options:
+            options = dict(options)
+            start = options.pop("state", None)
         if options:
             low, high = self._reset_bounds(options)
             self._low, self._high = self._as_rows(low), self._as_rows(high)
-        self._state = self._sample(self.num_envs)
         self._elapsed[:] = 0
+        if start is not None:
+            return self.set_state(start), {}
+        self._state = self._sample(self.num_envs)
         return self._obs_rows_to_batch(self._observe(self._state)), {}
 
     def _check_action(self, actions: Any) -> Any:

@@ -169,7 +169,15 @@ def exit_verdict(
                     tail,
                 )
             why = "look for an unbounded loop or a per-env Python loop, and vectorise over envs"
-            held = f" (it held {grown:.0f} MiB more than when loaded)" if grown is not None and grown >= 64 else ""
+            if grown is None:  # said, so that a memory bomb labelled cpu_limit shows which measurement was missing
+                missing = "its loaded-RSS mark" if loaded is None else "its resource usage"
+                held = f" (its memory growth is unknown: {missing} was not read)"
+            else:
+                held = (
+                    f" (it held {grown:.0f} MiB more than when loaded{', and was not still growing' if grown >= hoard_mib(limits.memory_mb) else ''})"
+                    if grown >= 64
+                    else ""
+                )
             return (
                 "cpu_limit",
                 f"used more than the CPU limit of {limits.cpu_s:g} s{where}{held}; it was killed -- {why}",

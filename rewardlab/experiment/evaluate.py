@@ -17,6 +17,9 @@ def eval_seed(seed: int) -> int:
     return EVAL_SEED_OFFSET + 1000 * seed
 
 
+FIELDS = ("fitness", "success", "env_return", "shaped_return", "length")
+
+
 def evaluate(
     agent: Any,
     task: Task,
@@ -25,40 +28,112 @@ def evaluate(
     deterministic: bool = True,
     max_envs: int = 8,
     source: RewardSource | None = None,
+    vec: str = "gym",
 ) -> dict[str, np.ndarray]:
-    """Run ``n_episodes`` evaluation episodes and return per-episode arrays.
+    """Run ``n_episodes`` evaluation episodes and return per-episode arrays, in episode order.
 
     :param agent: anything with ``act(obs, deterministic) -> actions`` over a batch of raw observations
         (an :class:`~rewardlab.experiment.agents.Agent`, which applies its own observation normalisation).
+    :param vec: the run's vector backend. The episodes are gymnasium's whatever it is. With ``"batched"`` or
+        ``"torch"``, a task whose numpy batched env runs gymnasium's episodes bit for bit
+        (``BatchedEnv.same_episodes``: CartPole, MountainCar, MountainCarContinuous, Pendulum) runs them all at
+        once there (:func:`_evaluate_batched`); every other task is evaluated on gymnasium's envs.
 
-    Env ``i`` is reset with seed ``eval_seed(seed) + i`` and runs episodes ``i, i+k, ...``
-    (its later episodes follow from its own RNG), so results depend only on ``seed``.
+    The episodes: env ``i < k = min(n_episodes, max_envs)`` of a gymnasium vector env is reset with seed
+    ``eval_seed(seed) + i`` and runs episodes ``i, i+k, ...`` (its later episodes follow from its own RNG), so
+    results depend only on ``seed``.
 
     :returns: ``fitness``, ``success``, ``env_return``, ``shaped_return``, ``length``; each ``(n_episodes,)``.
     """
     if n_episodes <= 0:
         raise ValueError("n_episodes must be positive")
     k = min(n_episodes, max_envs)
+    if vec != "gym" and _same_episodes(task.id):
+        return _evaluate_batched(agent, task, n_episodes, seed, k, deterministic, source)
     quota = np.array([len(range(i, n_episodes, k)) for i in range(k)])
     venv = make_vector_env(task, k, source or EnvReward())
     acc = venv.accountant
     obs, _ = venv.reset(seed=[eval_seed(seed) + i for i in range(k)])
     got = np.zeros(k, dtype=int)
-    out: dict[str, list[np.ndarray]] = {
-        k_: [] for k_ in ("fitness", "success", "env_return", "shaped_return", "length")
-    }
+    out = {name: np.zeros(n_episodes) for name in FIELDS}
     limit = (task.max_episode_steps or 10_000) * (int(quota.max()) + 1) + 10
     for _ in range(limit):
         obs, _, _, _, _ = venv.step(agent.act(obs, deterministic=deterministic))
         for ep in acc.pop_episodes():
-            keep = got[ep.env_index] < quota[ep.env_index]
-            got[ep.env_index[keep]] += 1
-            for name in out:
-                out[name].append(np.asarray(getattr(ep, name))[keep])
+            env = np.asarray(ep.env_index)
+            keep = got[env] < quota[env]
+            episode = env[keep] + k * got[env[keep]]  # env i's r-th episode is episode i + r*k
+            got[env[keep]] += 1
+            for name in FIELDS:
+                out[name][episode] = np.asarray(getattr(ep, name))[keep]
         if (got >= quota).all():
             break
     venv.close()
-    return {name: np.concatenate(v) if v else np.zeros(0) for name, v in out.items()}
+    finished = np.zeros(n_episodes, dtype=bool)
+    for i in range(k):
+        finished[i : i + k * int(got[i]) : k] = True
+    return _typed(out, finished)
+
+
+def _evaluate_batched(
+    agent: Any,
+    task: Task,
+    n_episodes: int,
+    seed: int,
+    k: int,
+    deterministic: bool,
+    source: RewardSource | None,
+) -> dict[str, np.ndarray]:
+    """The same episodes as the gymnasium path, all ``n_episodes`` at once on the numpy batched env.
+
+    Each episode's starting state is read off a gymnasium env reset exactly as the gymnasium path resets it
+    (seed ``eval_seed(seed) + i``, then plain resets for its later episodes); classic-control dynamics draw
+    nothing after a reset, so from those states the batched env runs the same episodes
+    (``tests/test_evaluate_batched.py`` checks them against the gymnasium path). The numpy env also for a
+    ``torch`` run: torch's float32 rewards and its own sin/cos would not be bit for bit. Each env's first
+    episode is its episode; what its autoreset starts afterwards is not counted.
+    """
+    env = task.make_env()
+    states: list[np.ndarray] = [np.zeros(0)] * n_episodes
+    for i in range(k):
+        env.reset(seed=eval_seed(seed) + i)
+        for r, j in enumerate(range(i, n_episodes, k)):
+            if r:
+                env.reset()
+            states[j] = np.array(env.unwrapped.state, dtype=np.float64)  # type: ignore[attr-defined]
+    env.close()
+    venv = make_vector_env(task, n_episodes, source or EnvReward(), vec="batched")
+    acc = venv.accountant
+    obs, _ = venv.reset(seed=eval_seed(seed), options={"state": np.stack(states)})
+    seen = np.zeros(n_episodes, dtype=bool)
+    out = {name: np.zeros(n_episodes) for name in FIELDS}
+    for _ in range((task.max_episode_steps or 10_000) + 10):
+        obs, _, _, _, _ = venv.step(agent.act(obs, deterministic=deterministic))
+        for ep in acc.pop_episodes():
+            env_idx = np.asarray(ep.env_index)
+            first = ~seen[env_idx]
+            seen[env_idx[first]] = True
+            for name in FIELDS:
+                out[name][env_idx[first]] = np.asarray(getattr(ep, name))[first]
+        if seen.all():
+            break
+    venv.close()
+    return _typed(out, seen)
+
+
+def _typed(out: dict[str, np.ndarray], finished: np.ndarray) -> dict[str, np.ndarray]:
+    """The finished episodes (all of them, unless one outlasted the step limit), ``success`` bool and ``length`` int."""
+    out = {name: v[finished] for name, v in out.items()}
+    out["success"] = out["success"].astype(bool)
+    out["length"] = out["length"].astype(np.int64)
+    return out
+
+
+def _same_episodes(task_id: str) -> bool:
+    from envs.batched import BATCHED_CLASSES
+
+    cls = BATCHED_CLASSES.get(task_id)
+    return cls is not None and cls.same_episodes
 
 
 class RandomPolicy:

@@ -237,7 +237,7 @@ def _train(
         run_dir.set_status("running", steps_done=int(step))
 
     def periodic_eval(step: int) -> None:
-        res = evaluate(agent, task, cfg.eval_episodes, cfg.seed)
+        res = evaluate(agent, task, cfg.eval_episodes, cfg.seed, vec=cfg.vec)
         row = {
             "kind": "eval",
             "step": int(step),
@@ -289,7 +289,7 @@ def _train(
     agent.save(run_dir.path)
     save_reward_state(source, run_dir.path)
 
-    res = evaluate(agent, task, cfg.n_eval_episodes, cfg.seed)
+    res = evaluate(agent, task, cfg.n_eval_episodes, cfg.seed, vec=cfg.vec)
     fit = res["fitness"]
     lo, hi = mean_ci(fit)
     wall = metrics.wall_time()  # wall_before + this session
