@@ -120,3 +120,17 @@ def test_a_real_list_bomb_that_meets_the_cpu_limit_first_is_a_memory_bomb(mc: tu
         src, task, data, limits=SandboxLimits(cpu_s=1.0, memory_mb=8192, wall_s=20.0), scratch_dir=scratch
     )
     assert res.label == "memory_limit", res.message
+
+
+def test_without_the_workers_mark_the_parents_own_baseline_still_tells_a_list_bomb(mc: tuple, monkeypatch) -> None:
+    """The loaded-RSS mark missing from the worker's stderr (here: the parent looks for another one) leaves the
+    baseline the parent read itself when the worker became ready."""
+    import llm_reward.sandbox.judge as judge
+
+    monkeypatch.setattr(judge, "RSS_MARK", "no such mark:")
+    task, data, scratch = mc
+    src = (Path(__file__).parent / "hostile" / "memory_bomb_list.py").read_text()
+    res = validate_candidate(
+        src, task, data, limits=SandboxLimits(cpu_s=1.0, memory_mb=8192, wall_s=20.0), scratch_dir=scratch
+    )
+    assert res.label == "memory_limit", res.message

@@ -110,6 +110,7 @@ class Worker:
         self._head_raw, self._head = b"", None  # the last result header, as sent and as parsed
         self._schedstat: int | None = None  # fd of /proc/<pid>/schedstat, kept open (cpu time per call)
         self.peak_kib: list[tuple[int, int]] = []  # (VmHWM, VmRSS) of the worker, sampled while a call is slow
+        self._ready_kib: int | None = None  # VmHWM once the worker was ready (see __init__'s end)
         self.isolation: dict[str, Any] = {}
         self.calls = 0
         self._err = b""
@@ -159,6 +160,10 @@ class Worker:
             self._fail("sandbox_error", f"the worker sent {bytes(msg[:1])!r} instead of a ready message")
         doc = read_json(msg[1:])
         self.isolation = dict(doc.get("isolation", {})) if isinstance(doc, dict) else {}
+        # the worker's peak RSS once ready, read here: the baseline of a memory bomb's growth when the worker's own
+        # loaded-RSS mark is missing from its stderr (once per worker, never per call)
+        self._sample_peak()
+        self._ready_kib = self.peak_kib[-1][0] if self.peak_kib else None
 
     @property
     def pid(self) -> int:
@@ -308,7 +313,7 @@ class Worker:
                 self._err.decode("utf-8", "replace"),
                 f" {where}",
                 self.peak_kib,
-                loaded_kib(self._err_head.decode("utf-8", "replace")),
+                _first(loaded_kib(self._err_head.decode("utf-8", "replace")), self._ready_kib),
             )
             self._fail(label, message, tb)
         if msg[:1] == b"E":
@@ -408,3 +413,7 @@ def _first_dim(fields: dict[str, np.ndarray]) -> int:
     for a in fields.values():
         return int(a.shape[0]) if a.ndim else 1
     return 0
+
+
+def _first(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)
