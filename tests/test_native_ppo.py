@@ -339,3 +339,25 @@ def test_cnn_encoder_reads_the_minigrid_view_and_round_trips(tmp_path):
             resolve_agent("ppo-native", task, [f"encoder={bad}"])
     with pytest.raises(AgentError, match="needs 300 features"):
         _build(task.id, ["n_envs=2", "encoder=cnn:10x10x3"], vec="batched")
+
+
+def test_running_mean_std_matches_sb3s_and_resumes_from_its_state_dict() -> None:
+    from stable_baselines3.common.running_mean_std import RunningMeanStd as SB3RunningMeanStd
+
+    from agents.native.running import RunningMeanStd
+
+    rng = np.random.default_rng(0)
+    ours, ref = RunningMeanStd((3,)), SB3RunningMeanStd(shape=(3,))
+    for _ in range(200):
+        x = rng.normal(2.0, 3.0, size=(int(rng.integers(1, 40)), 3))
+        ours.update(torch.as_tensor(x))
+        ref.update(x)
+    np.testing.assert_allclose(ours.mean.numpy(), ref.mean, rtol=1e-12)
+    np.testing.assert_allclose(ours.var.numpy(), ref.var, rtol=1e-12)
+    assert float(ours.count) == pytest.approx(ref.count, rel=1e-15)
+    again = RunningMeanStd((3,))
+    again.load_state_dict(ours.state_dict())
+    x = torch.as_tensor(rng.normal(size=(16, 3)))
+    ours.update(x)
+    again.update(x)
+    assert torch.equal(ours.var, again.var) and torch.equal(ours.mean, again.mean)

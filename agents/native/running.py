@@ -22,16 +22,23 @@ class RunningMeanStd(nn.Module):
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
         self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
         self.register_buffer("count", torch.tensor(count, dtype=torch.float64))
+        self._n = float(count)  # ``count`` as a Python float: the update's weights without a device sync
+        self.register_load_state_dict_post_hook(lambda m, _keys: setattr(m, "_n", float(m.count)))
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
+        """Chan et al.'s merge of the batch's mean and (biased) variance: ``var' = (n var + k v + delta^2 n k /
+        (n + k)) / (n + k)``, in place, four tensor ops besides the batch's ``var_mean``."""
         x = x.reshape(-1, *self.mean.shape).double()
         k = x.shape[0]
-        m, v = x.mean(0), x.var(0, unbiased=False)
-        delta, total = m - self.mean, self.count + k
-        self.mean += delta * (k / total)
-        self.var.copy_((self.var * self.count + v * k + delta.pow(2) * self.count * k / total) / total)
-        self.count.copy_(total)
+        v, m = torch.var_mean(x, 0, correction=0)
+        n = self._n
+        total = n + k
+        delta = m - self.mean
+        self.var.mul_(n / total).add_(v, alpha=k / total).add_(delta.square(), alpha=n * k / total**2)
+        self.mean.add_(delta, alpha=k / total)
+        self._n = total
+        self.count.fill_(total)
 
     def normalize(self, x: torch.Tensor, clip: float, eps: float = 1e-8) -> torch.Tensor:
         """``(x - mean) / sqrt(var + eps)`` in ``x``'s dtype, clipped to ``+-clip``."""
