@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import envs
-from envs.batched import BATCHED_CLASSES, make_batched
+from envs.batched import BATCHED_TASKS, GRID_TASKS, batched_class, make_batched
 from rewardlab.experiment.agents import load_agent
 from rewardlab.experiment.evaluate import evaluate
 from rewardlab.experiment.runner import RunConfig, run_config
@@ -63,7 +63,39 @@ def test_the_episodes_depend_on_the_seed_and_which_tasks_run_batched() -> None:
     c = evaluate(POLICIES["MountainCar-v0"], envs.get_task("MountainCar-v0"), 10, seed=1, vec="batched")
     assert a["length"].size == 10
     assert not np.array_equal(b["length"], c["length"])  # other seeds, other starting positions
-    assert {t for t, cls in BATCHED_CLASSES.items() if cls.same_episodes} == set(POLICIES) - {"Acrobot-v1"}
+    same = {t for t in BATCHED_TASKS if batched_class(t).same_episodes}
+    multiroom = {t for t in GRID_TASKS if "MultiRoom" in t}
+    assert same == (set(POLICIES) - {"Acrobot-v1"}) | (set(GRID_TASKS) - multiroom)
+
+
+class GridPolicy:
+    """Deterministic in the observation: mostly forward, else a turn, pick-up, drop or toggle from a hash of it."""
+
+    def act(self, obs, deterministic: bool = True):
+        o = np.asarray(obs)
+        h = (o * np.arange(1, o.shape[1] + 1)).sum(1)
+        return np.where(np.floor(h * 13.7) % 5 < 3, 2, np.floor(h * 3.1) % 7).astype(np.int64)
+
+
+@pytest.mark.parametrize("task_id", [t for t in GRID_TASKS if batched_class(t).same_episodes])
+def test_batched_evaluation_of_a_minigrid_task_is_minigrids(task_id: str) -> None:
+    task = envs.get_task(task_id)
+    want = evaluate(GridPolicy(), task, 10, seed=1)
+    _same(want, evaluate(GridPolicy(), task, 10, seed=1, vec="batched"))
+
+
+def test_a_minigrid_start_is_minigrids_level() -> None:
+    task = envs.get_task("MiniGrid-DoorKey-8x8-v0")
+    ref = [task.make_env() for _ in range(3)]
+    obs, infos = zip(*(r.reset(seed=40 + i) for i, r in enumerate(ref)), strict=True)
+    cls = batched_class(task.id)
+    env = make_batched(task.id, 3)
+    got, info = env.reset(seed=0, options=cls.start_options([cls.starting_state(r) for r in ref]))
+    np.testing.assert_array_equal(got, np.stack(obs))
+    for key in task.info_keys:  # the goal, key and door the reward and fitness read
+        np.testing.assert_array_equal(np.asarray(info[key]), [i[key] for i in infos], err_msg=key)
+    with pytest.raises(ValueError, match="expected num_envs"):
+        env.reset(options=cls.start_options([cls.starting_state(ref[0])]))
 
 
 def test_reset_to_given_states() -> None:

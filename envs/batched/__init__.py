@@ -41,6 +41,11 @@ BATCHED_TASKS: tuple[str, ...] = tuple(_CLASSES)
 """Task ids with a batched implementation (in both backends)."""
 
 
+def batched_class(task_id: str) -> type[BatchedEnv] | None:
+    """The batched env class of ``task_id``, or None when it has none."""
+    return _CLASSES.get(task_id)
+
+
 def has_batched(task_id: str, backend: str = "numpy") -> bool:
     """Whether ``task_id`` has a batched env in ``backend`` (``"numpy"`` or ``"torch"``)."""
     if backend == "torch":
@@ -86,6 +91,7 @@ __all__ = [
     "BatchedMountainCarContinuous",
     "BatchedMujocoEnv",
     "BatchedPendulum",
+    "batched_class",
     "has_batched",
     "make_batched",
     "resolve_device",

@@ -318,6 +318,18 @@ class BatchedEnv(VectorEnv):
             words = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
             self._rng.manual_seed((int(words[0]) << 31) ^ int(words[1]))
 
+    # -- starting from gymnasium's states (evaluation on gymnasium's episodes) -------------------
+
+    @classmethod
+    def starting_state(cls, env: gym.Env) -> Any:
+        """The state gymnasium's ``env`` (any wrappers) is in, as :meth:`start_options` takes it."""
+        return np.array(env.unwrapped.state, dtype=np.float64)  # type: ignore[attr-defined]
+
+    @classmethod
+    def start_options(cls, states: Sequence[Any]) -> dict[str, Any]:
+        """``reset`` options that start env ``i`` from ``states[i]`` (:meth:`starting_state` of a gymnasium env)."""
+        return {"state": np.stack(states)}
+
     # -- the VectorEnv API -------------------------------------------------------------------
 
     def reset(

@@ -36,8 +36,8 @@ def evaluate(
         (an :class:`~rewardlab.experiment.agents.Agent`, which applies its own observation normalisation).
     :param vec: the run's vector backend. The episodes are gymnasium's whatever it is. With ``"batched"`` or
         ``"torch"``, a task whose numpy batched env runs gymnasium's episodes bit for bit
-        (``BatchedEnv.same_episodes``: CartPole, MountainCar, MountainCarContinuous, Pendulum) runs them all at
-        once there (:func:`_evaluate_batched`); every other task is evaluated on gymnasium's envs.
+        (``BatchedEnv.same_episodes``: CartPole, MountainCar, MountainCarContinuous, Pendulum and the MiniGrid
+        tasks) runs them all at once there (:func:`_evaluate_batched`); every other task is evaluated on gymnasium's envs.
 
     The episodes: env ``i < k = min(n_episodes, max_envs)`` of a gymnasium vector env is reset with seed
     ``eval_seed(seed) + i`` and runs episodes ``i, i+k, ...`` (its later episodes follow from its own RNG), so
@@ -48,7 +48,7 @@ def evaluate(
     if n_episodes <= 0:
         raise ValueError("n_episodes must be positive")
     k = min(n_episodes, max_envs)
-    if vec != "gym" and _same_episodes(task.id):
+    if vec != "gym" and _same_episodes(task.id) is not None:
         return _evaluate_batched(agent, task, n_episodes, seed, k, deterministic, source)
     quota = np.array([len(range(i, n_episodes, k)) for i in range(k)])
     venv = make_vector_env(task, k, source or EnvReward())
@@ -86,25 +86,26 @@ def _evaluate_batched(
 ) -> dict[str, np.ndarray]:
     """The same episodes as the gymnasium path, all ``n_episodes`` at once on the numpy batched env.
 
-    Each episode's starting state is read off a gymnasium env reset exactly as the gymnasium path resets it
-    (seed ``eval_seed(seed) + i``, then plain resets for its later episodes); classic-control dynamics draw
-    nothing after a reset, so from those states the batched env runs the same episodes
-    (``tests/test_evaluate_batched.py`` checks them against the gymnasium path). The numpy env also for a
+    Each episode's starting state (``starting_state``: the physical state; a MiniGrid level) is read off a
+    gymnasium env reset exactly as the gymnasium path resets it (seed ``eval_seed(seed) + i``, then plain resets
+    for its later episodes); these tasks' dynamics draw nothing after a reset, so from those states the batched
+    env runs the same episodes (``tests/test_evaluate_batched.py`` checks them against the gymnasium path). The numpy env also for a
     ``torch`` run: torch's float32 rewards and its own sin/cos would not be bit for bit. Each env's first
     episode is its episode; what its autoreset starts afterwards is not counted.
     """
+    cls = _same_episodes(task.id)
     env = task.make_env()
-    states: list[np.ndarray] = [np.zeros(0)] * n_episodes
+    states: list[Any] = [None] * n_episodes
     for i in range(k):
         env.reset(seed=eval_seed(seed) + i)
         for r, j in enumerate(range(i, n_episodes, k)):
             if r:
                 env.reset()
-            states[j] = np.array(env.unwrapped.state, dtype=np.float64)  # type: ignore[attr-defined]
+            states[j] = cls.starting_state(env)
     env.close()
     venv = make_vector_env(task, n_episodes, source or EnvReward(), vec="batched")
     acc = venv.accountant
-    obs, _ = venv.reset(seed=eval_seed(seed), options={"state": np.stack(states)})
+    obs, _ = venv.reset(seed=eval_seed(seed), options=cls.start_options(states))
     seen = np.zeros(n_episodes, dtype=bool)
     out = {name: np.zeros(n_episodes) for name in FIELDS}
     for _ in range((task.max_episode_steps or 10_000) + 10):
@@ -129,11 +130,12 @@ def _typed(out: dict[str, np.ndarray], finished: np.ndarray) -> dict[str, np.nda
     return out
 
 
-def _same_episodes(task_id: str) -> bool:
-    from envs.batched import BATCHED_CLASSES
+def _same_episodes(task_id: str) -> Any:
+    """The batched env class of ``task_id`` when it plays gymnasium's episodes bit for bit, else None."""
+    from envs.batched import batched_class
 
-    cls = BATCHED_CLASSES.get(task_id)
-    return cls is not None and cls.same_episodes
+    cls = batched_class(task_id)
+    return cls if cls is not None and cls.same_episodes else None
 
 
 class RandomPolicy:

@@ -38,6 +38,7 @@ import numpy as np
 from envs.batched.core import BatchedEnv
 from envs.batched.grid import codes as C
 from envs.batched.grid.levels import Generator, Layout, locate
+from envs.batched.grid.loading import minigrid_state
 
 OBS_DIMS = C.VIEW_CELLS * 3 + 4
 FIELDS = ("grid", "ax", "ay", "dir", "carry", "kx", "ky", "gx", "gy", "door_x", "door_y", "target_color")
@@ -70,6 +71,7 @@ class BatchedGrid(BatchedEnv):
     info_keys: ClassVar[tuple[str, ...]] = BASE_INFO_KEYS
     pooled: ClassVar[bool] = False
     """Levels come from a pool of per-level draws (MultiRoom) rather than a vectorised generator."""
+    same_episodes = True  # minigrid's step draws nothing; tests/test_batched_grid.py steps every task against it
     obs_dim = OBS_DIMS
     gym_single_observation_space = gym.spaces.Box(0.0, 1.0, (OBS_DIMS,), np.float32)
     gym_single_action_space = gym.spaces.Discrete(7)
@@ -302,10 +304,16 @@ class BatchedGrid(BatchedEnv):
     def reset(
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        """New levels for every env; a seed also redraws the level pool (pooled tasks, accelerators)."""
+        """New levels for every env; a seed also redraws the level pool (pooled tasks, accelerators).
+
+        ``options={"minigrid": [state, ...]}`` starts every env from a minigrid env's state instead
+        (:func:`~envs.batched.grid.loading.minigrid_state` dicts, one per env; :meth:`start_options`)."""
         self._seed(seed)
         if options is not None and not isinstance(options, dict):
             raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
+        start = (options or {}).get("minigrid")
+        if start is not None and len(start) != self.num_envs:
+            raise ValueError(f"options['minigrid'] has {len(start)} states; expected num_envs = {self.num_envs}")
         if (self.pooled or self._on_device) and (self._pool is None or seed is not None):
             self._refill_pool()
         if self._on_device:
@@ -313,7 +321,19 @@ class BatchedGrid(BatchedEnv):
         else:
             self._s = {f: self._arr(v) for f, v in self._fresh(self.num_envs).items()}
         self._elapsed[:] = 0
+        if start is not None:
+            from envs.batched.grid.loading import stack_states
+
+            self.load_state(**stack_states(start, self.max_episode_steps))
         return self._observe_rows(), self._info()
+
+    @classmethod
+    def starting_state(cls, env: gym.Env) -> Any:
+        return minigrid_state(env)
+
+    @classmethod
+    def start_options(cls, states: Sequence[Any]) -> dict[str, Any]:
+        return {"minigrid": list(states)}
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         """Advance every env one step (minigrid's ``step``); see the module docstring."""

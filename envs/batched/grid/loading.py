@@ -30,7 +30,14 @@ def stacked_states(envs: Sequence[gym.Env], max_steps: int) -> dict[str, np.ndar
 
     :raises ValueError: an env whose ``max_steps`` is not ``max_steps`` (the batched env's limit).
     """
-    states = [minigrid_state(e) for e in envs]
+    return stack_states([minigrid_state(e) for e in envs], max_steps)
+
+
+def stack_states(states: Sequence[dict[str, Any]], max_steps: int) -> dict[str, np.ndarray]:
+    """:func:`minigrid_state` dicts stacked into ``BatchedGrid.load_state``'s arguments.
+
+    :raises ValueError: a state whose ``max_steps`` is not ``max_steps`` (the batched env's limit).
+    """
     for st in states:
         if st["max_steps"] != max_steps:
             raise ValueError(f"minigrid env has max_steps={st['max_steps']}, the batched env {max_steps}")

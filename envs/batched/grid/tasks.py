@@ -80,6 +80,8 @@ class BatchedMultiRoomN2S4(BatchedGrid):
     width = height = 25
     default_max_episode_steps = 40
     pooled = True
+    # evaluation stays on minigrid's envs: a reset draws the level pool, which costs more than the episodes
+    same_episodes = False
     info_keys: ClassVar[tuple[str, ...]] = DOOR_KEYS
 
     @classmethod
