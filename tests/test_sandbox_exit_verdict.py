@@ -4,6 +4,8 @@ on a slow machine it can come first) is still a memory bomb; a loop that spins h
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 
 from llm_reward.sandbox import SandboxLimits, validate_candidate
-from llm_reward.sandbox.guards import RSS_MARK
-from llm_reward.sandbox.judge import exit_verdict, loaded_kib
+from llm_reward.sandbox.guards import MAXRSS_FIELD, RSS_MARK
+from llm_reward.sandbox.judge import exit_verdict, loaded_kib, loaded_maxrss_kib
 from llm_reward.transitions import collect_transitions, save_transitions
 from rewardlab import envs
 
@@ -82,6 +84,33 @@ def test_only_the_workers_own_first_mark_is_read() -> None:
     assert _verdict(80000 + 100 * 1024, [80000, 80000 + 50 * 1024], err=err)[0] == "cpu_limit"
 
 
+def test_the_mark_carries_the_workers_own_peak_and_its_inherited_ru_maxrss() -> None:
+    err = f"{RSS_MARK}36000 {MAXRSS_FIELD}3100000\n"
+    assert (loaded_kib(err), loaded_maxrss_kib(err)) == (36000, 3100000)
+    assert loaded_maxrss_kib(LOADED) is None  # a mark without it: the parent's own bound is used
+    assert loaded_maxrss_kib(f"{RSS_MARK}36000 other=5\n") is None
+
+
+def _inherited(ru_maxrss: int, samples: list, inherited: int, stime: float = 0.1) -> str:
+    rusage = SimpleNamespace(ru_maxrss=ru_maxrss, ru_utime=2.0 - stime, ru_stime=stime)
+    pairs = [(x, x) for x in samples]
+    return exit_verdict(-signal.SIGXCPU, rusage, LIMITS, LOADED, "", pairs, 80000, inherited)[0]
+
+
+def test_an_ru_maxrss_that_is_the_parents_size_is_not_the_workers_peak() -> None:
+    """Linux carries the peak RSS of the process that exec'd the worker into its ru_maxrss: a worker started by a
+    3 GB test process reads 3 GB from its first instruction. That figure says nothing about its own memory."""
+    parent = 3_000_000
+    # a spin holding little: the parent's 3 GB is neither growth nor "still rising after the last sample"
+    assert _inherited(parent, [81000, 81000], inherited=parent) == "cpu_limit"
+    # a bomb under the parent's size: its growth is read off the samples (here the current RSS still rising)
+    assert _inherited(parent, [80000 + 200 * 1024, 80000 + 300 * 1024], inherited=parent) == "memory_limit"
+    # ru_maxrss above what it read once loaded: the worker's own peak again, rising after the last sample
+    assert _inherited(parent + 1, [80000 + 300 * 1024] * 2, inherited=parent) == "memory_limit"
+    # a spin with an honest ru_maxrss a little under its VmHWM
+    assert _inherited(80000 + 300 * 1024 - 60, [80000 + 300 * 1024] * 2, inherited=83000) == "cpu_limit"
+
+
 def test_other_deaths_keep_their_labels() -> None:
     assert _verdict(900000, [], code=-signal.SIGKILL)[0] == "memory_limit"
     assert _verdict(900000, [], code=-signal.SIGSYS)[0] == "denied"
@@ -134,3 +163,42 @@ def test_without_the_workers_mark_the_parents_own_baseline_still_tells_a_list_bo
         src, task, data, limits=SandboxLimits(cpu_s=1.0, memory_mb=8192, wall_s=20.0), scratch_dir=scratch
     )
     assert res.label == "memory_limit", res.message
+
+
+BIG_PARENT = """
+import sys, tempfile
+from pathlib import Path
+import numpy as np
+from rewardlab import envs
+from llm_reward.sandbox import SandboxLimits, validate_candidate
+from llm_reward.transitions import collect_transitions, save_transitions
+held = np.ones(int(sys.argv[1]) * 2**17)  # touched: this process's RSS, which Linux carries into the worker's
+task = envs.get_task("MountainCar-v0")
+d = Path(tempfile.mkdtemp())
+data = save_transitions(d / "t.npz", collect_transitions(task, n_steps=32, seed=0, n_envs=4))
+res = validate_candidate(
+    sys.argv[2], task, data, limits=SandboxLimits(cpu_s=1.0, memory_mb=8192, wall_s=20.0), scratch_dir=d
+)
+print(res.label, res.message)
+"""
+
+
+SPIN = (
+    "import numpy as np\n\n\ndef compute_reward(s):\n    keep = [0.0] * (12 * 2**20)\n    while True:\n        pass\n"
+)
+
+
+@pytest.mark.parametrize("kind", ["list bomb", "spin"])
+def test_a_worker_started_by_a_parent_larger_than_it_can_grow_is_labelled_by_its_own_memory(kind: str) -> None:
+    """The full-suite failure: pytest had grown past what the bomb reached in a second of CPU, the worker's
+    ru_maxrss (mark and death alike) read pytest's size, and the bomb was labelled cpu_limit with no growth.
+    Here a parent holding 3 GB starts the worker; before the fix the bomb was cpu_limit 3 of 3 times (and a
+    spin, whose ru_maxrss read 3 GB above its last sample, could pass for a bomb)."""
+    want = "memory_limit" if kind == "list bomb" else "cpu_limit"
+    src = (Path(__file__).parent / "hostile" / "memory_bomb_list.py").read_text() if kind == "list bomb" else SPIN
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", BIG_PARENT, "3000", src], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith(want + " "), out.stdout

@@ -16,8 +16,10 @@ from typing import Any
 from llm_reward.code import FORBIDDEN_BUILTINS, check_attribute, check_import, is_dunder
 
 CANDIDATE_FILENAME = "<reward_candidate>"
-# the line the worker writes to stderr, before any candidate code runs, with its peak RSS in KiB
+# the line the worker writes to stderr, before any candidate code runs: its own peak RSS (VmHWM) in KiB, then
+# MAXRSS_FIELD and its ru_maxrss (which also counts the process that exec'd it) in KiB
 RSS_MARK = "rewardlab-sandbox: loaded rss_kib="
+MAXRSS_FIELD = "maxrss_kib="
 
 
 class SandboxViolation(BaseException):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from llm_reward.sandbox.guards import CANDIDATE_FILENAME, RSS_MARK, Fail
+from llm_reward.sandbox.guards import CANDIDATE_FILENAME, MAXRSS_FIELD, RSS_MARK, Fail
 from llm_reward.sandbox.limits import SandboxLimits
 from llm_reward.sandbox.wire import Result
 
@@ -121,6 +121,7 @@ def exit_verdict(
     where: str,
     peak_kib: Sequence[tuple[int, int]] = (),
     loaded: int | None = None,
+    inherited: int | None = None,
 ) -> tuple[str, str, str]:
     """Label, message and the candidate's frames (from faulthandler's dump) for a worker that died.
 
@@ -131,6 +132,10 @@ def exit_verdict(
         come first); one that spun while holding what it had allocated is ``cpu_limit``.
     :param loaded: the worker's peak RSS in KiB once loaded, before any candidate code ran (:func:`loaded_kib`
         of the start of its stderr); without it a CPU-limit death is always ``cpu_limit``.
+    :param inherited: what the worker's ``ru_maxrss`` read once loaded (:func:`loaded_maxrss_kib`), or a bound
+        above it. Linux keeps the peak RSS of the process that exec'd the worker in its ``ru_maxrss`` (a test
+        suite's 2 GB parent reads as a worker of 2 GB), so ``rusage.ru_maxrss`` is the worker's own peak only if
+        it rose above this; otherwise the last sampled VmHWM is. None: ``ru_maxrss`` is taken as the worker's.
     """
     keep = [ln.strip() for ln in err.splitlines() if "Fatal Python error" in ln or CANDIDATE_FILENAME in ln]
     frames = [ln for ln in keep if CANDIDATE_FILENAME in ln]
@@ -145,14 +150,16 @@ def exit_verdict(
         except ValueError:
             name = f"signal {sig}"
         if sig == signal.SIGXCPU:
-            grown = _memory_grown_mib(rusage, loaded)
-            peak = float(getattr(rusage, "ru_maxrss", 0) or 0)
+            own = _own_peak_kib(rusage, inherited)
+            sampled = max((hwm for hwm, _ in peak_kib), default=None)
+            peak = max(own or 0.0, float(sampled or 0))
+            grown = max(0.0, (peak - loaded) / 1024.0) if peak and loaded is not None else None
             # still growing, by a MiB or more: the peak rose after the last sample, or it or the current RSS rose
             # between the last two (no sample: it died within the first poll, so it grew that much that fast), or
             # most of its CPU went to the kernel faulting pages in (a doubling list's peak stays flat through the
             # first half of each copy)
             step = GROWTH_STEP_KIB
-            growing = not peak_kib or peak >= peak_kib[-1][0] + step
+            growing = own is not None and (not peak_kib or own >= peak_kib[-1][0] + step)
             if len(peak_kib) > 1:
                 (hwm0, rss0), (hwm1, rss1) = peak_kib[-2], peak_kib[-1]
                 growing = growing or hwm1 >= hwm0 + step or rss1 >= rss0 + step
@@ -170,7 +177,7 @@ def exit_verdict(
                 )
             why = "look for an unbounded loop or a per-env Python loop, and vectorise over envs"
             if grown is None:  # said, so that a memory bomb labelled cpu_limit shows which measurement was missing
-                missing = "its loaded-RSS mark" if loaded is None else "its resource usage"
+                missing = "its loaded-RSS mark" if loaded is None else "its peak RSS"
                 held = f" (its memory growth is unknown: {missing} was not read)"
             else:
                 held = (
@@ -211,18 +218,30 @@ def hoard_mib(memory_mb: int) -> float:
 def loaded_kib(err_head: str) -> int | None:
     """The worker's peak RSS (KiB) once loaded, from the first mark line of its stderr (it writes it before any
     candidate code runs, so a mark the candidate prints later cannot move it), or None."""
+    return _mark_field(err_head, 0, "")
+
+
+def loaded_maxrss_kib(err_head: str) -> int | None:
+    """The worker's ``ru_maxrss`` (KiB) once loaded, from the same first mark line, or None."""
+    return _mark_field(err_head, 1, MAXRSS_FIELD)
+
+
+def _mark_field(err_head: str, index: int, prefix: str) -> int | None:
     for ln in err_head.splitlines():
         if ln.startswith(RSS_MARK):
+            words = ln[len(RSS_MARK) :].split()
+            if len(words) <= index or not words[index].startswith(prefix):
+                return None
             try:
-                return int(ln[len(RSS_MARK) :])
+                return int(words[index][len(prefix) :])
             except ValueError:
                 return None
     return None
 
 
-def _memory_grown_mib(rusage: Any, loaded: int | None) -> float | None:
-    """MiB the worker's peak RSS grew by after loading, or None."""
+def _own_peak_kib(rusage: Any, inherited: int | None) -> float | None:
+    """The worker's ``ru_maxrss`` (KiB) when it is the worker's own peak (see :func:`exit_verdict`), or None."""
     peak = getattr(rusage, "ru_maxrss", None)
-    if not peak or loaded is None:
+    if not peak or (inherited is not None and peak <= inherited):
         return None
-    return max(0.0, (float(peak) - float(loaded)) / 1024.0)
+    return float(peak)

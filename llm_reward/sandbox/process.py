@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from llm_reward.sandbox.judge import COMPONENT_NAME, Verdict, exit_verdict, judge, loaded_kib
+from llm_reward.sandbox.judge import COMPONENT_NAME, Verdict, exit_verdict, judge, loaded_kib, loaded_maxrss_kib
 from llm_reward.sandbox.lifecycle import child_env, cpu_ns, kill_group, reap, shared_fd, stop_quietly
 from llm_reward.sandbox.limits import LABELS, SandboxLimits
 from llm_reward.sandbox.wire import CONTROL_BYTES, Result, clean_text, decode_arrays, read_json
@@ -136,6 +136,9 @@ class Worker:
             pass_fds=(child_sock.fileno(), self.shm_fd),
             start_new_session=True,  # its own process group: one killpg takes every descendant
         )
+        # this process's peak RSS, just after the worker's exec: a bound above what Linux carried into the
+        # worker's ru_maxrss at that exec, for a worker whose own reading of it is missing (judge.exit_verdict)
+        self._spawn_kib = _own_hwm_kib()
         child_sock.close()
         self.conn = Connection(parent_sock.detach())
         assert self.proc.stderr is not None
@@ -314,6 +317,7 @@ class Worker:
                 f" {where}",
                 self.peak_kib,
                 _first(loaded_kib(self._err_head.decode("utf-8", "replace")), self._ready_kib),
+                _first(loaded_maxrss_kib(self._err_head.decode("utf-8", "replace")), self._spawn_kib),
             )
             self._fail(label, message, tb)
         if msg[:1] == b"E":
@@ -413,6 +417,17 @@ def _first_dim(fields: dict[str, np.ndarray]) -> int:
     for a in fields.values():
         return int(a.shape[0]) if a.ndim else 1
     return 0
+
+
+def _own_hwm_kib() -> int | None:
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _first(*values: int | None) -> int | None:

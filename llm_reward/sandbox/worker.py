@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
 from llm_reward.sandbox.guards import (
+    MAXRSS_FIELD,
     RSS_MARK,
     Fail,
     SandboxViolation,
@@ -169,10 +170,15 @@ class _Server:
         from llm_reward.sandbox import kernel
 
         self.load()
-        # before any candidate code runs: how much memory the loaded worker holds, so that a worker killed at
-        # the CPU limit while filling its memory can be told from one that only spun (judge.exit_verdict)
-        os.write(2, f"{RSS_MARK}{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n".encode())
-        vm = _vm_size_bytes()
+        # before any candidate code runs: how much memory the loaded worker holds (its own peak, VmHWM), so that
+        # a worker killed at the CPU limit while filling its memory can be told from one that only spun, and what
+        # its ru_maxrss reads now: Linux carries the RSS of the process that exec'd it into that figure, so the
+        # ru_maxrss of its death is its own peak only if it rose above this (judge.exit_verdict)
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        hwm = _status_kib("VmHWM")
+        os.write(2, f"{RSS_MARK}{maxrss if hwm is None else hwm} {MAXRSS_FIELD}{maxrss}\n".encode())
+        vm = _status_kib("VmSize")
+        vm = vm * 1024 if vm is not None else None
         limit = vm + int(self.limits["memory_mb"]) * 2**20 if vm is not None else None
         try:
             self.isolation = kernel.lock_down(
@@ -408,12 +414,13 @@ def _describe(x: Any) -> str:
     return f"a {type(x).__name__}"
 
 
-def _vm_size_bytes() -> int | None:
+def _status_kib(field: str) -> int | None:
+    """``field`` (``VmSize``, ``VmHWM``) of ``/proc/self/status``, in KiB, or None."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
         return None
     return None
