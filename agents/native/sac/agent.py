@@ -202,7 +202,7 @@ class SACAgent(NativeAgent):
 
     def _write_log(self, log_dir: Any) -> None:
         scalars: dict[str, Any] = {k: float(v) for k, v in self._log.items()}
-        scalars["alpha"] = float(self.log_alpha.exp())
+        scalars["alpha"] = float(self.log_alpha.detach().exp())
         scalars["grad_steps"] = self.grad_steps
         self._write_scalars(log_dir, scalars)
 
